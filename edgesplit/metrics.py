@@ -1,0 +1,678 @@
+"""Prometheus metrics of an emulated fleet: definitions, the run observer that fills them, and the exporter.
+
+Everything lives on one dedicated `CollectorRegistry` per `FleetMetrics` (never the global registry), so two
+runs in one process, or a test, never share series.
+
+Two kinds of metrics:
+
+* Fleet metrics (energy, battery, latency, outcomes, queues, utilisation, links, offload decisions, simulated
+  time) describe the engine's state. `MetricsObserver` builds a `FleetSnapshot` from the engine every
+  `progress_every` events (a few times a second in paced runs) and at the end, and publishes it; a scrape
+  serves the latest snapshot. The hot path (`on_task_end`) only appends the task's uid to a list, so the cost
+  per task is one list append; the batch is folded into counters and the latency histogram at the next
+  snapshot. Snapshots are plain picklable data: an engine that runs in several processes (the Ray engine)
+  builds one per shard, and the driver, which alone runs the exporter, publishes `merge_snapshots(...)` of
+  them, so one scrape target shows the whole fleet.
+* Component metrics (memo cache, cascade model B, RPC) are ordinary prometheus-client counters and histograms
+  that those parts update as things happen, through `FleetMetrics.record_cache`, `record_cascade_b` and
+  `record_rpc`; `metrics_of(engine)` finds the `FleetMetrics` of a running engine.
+
+Cardinality: labels never name a task. Per-device series (`edgesplit_device_*`) are kept for at most
+`top_devices` devices (default 20): the devices that have used the most energy so far, re-ranked at every
+snapshot (a device that drops out of the top k has its series end; Prometheus marks them stale). The
+`edgesplit_device_class_*` aggregates always cover every device, so totals must be taken from them. Servers
+and cells are few and always exported in full; latency buckets are fixed (`LATENCY_BUCKETS_S`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from edgesplit.engines.sim import RunObserver
+from edgesplit.results import COMPLETED, DROPPED, FAILED, OUTCOME_NAMES, RunResult
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from edgesplit.engines.sim import SimEngine
+
+DEFAULT_TOP_DEVICES = 20
+COMPONENTS = ("compute", "radio", "idle")
+SERVER_COMPONENTS = ("compute", "idle")
+OUTCOMES = (COMPLETED, FAILED, DROPPED)
+# Task latency buckets in seconds: from a millisecond (a local task on a fast board) to 20 min (a trace job).
+LATENCY_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+    250.0,
+    500.0,
+    1000.0,
+)
+RPC_LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class FleetMetric:
+    """One fleet metric: its exposed name, type, help text, label names and how shards combine."""
+
+    name: str
+    kind: str  # "counter" | "gauge"
+    help: str
+    labels: tuple[str, ...]
+    merge: str = "sum"  # "sum" | "max" | "min": how merge_snapshots combines the shards' values
+    per_device: bool = False  # capped to the top-k devices
+
+
+FLEET_METRICS: tuple[FleetMetric, ...] = (
+    FleetMetric(
+        "edgesplit_device_energy_joules_total",
+        "counter",
+        "Energy a device has used, by component (compute, radio = tx + rx, idle); top-k devices by energy.",
+        ("device", "device_class", "component"),
+        per_device=True,
+    ),
+    FleetMetric(
+        "edgesplit_device_battery_joules",
+        "gauge",
+        "Battery energy a device has left (devices with a battery); top-k devices by energy only.",
+        ("device", "device_class"),
+        per_device=True,
+    ),
+    FleetMetric(
+        "edgesplit_device_queue_length",
+        "gauge",
+        "Tasks queued on a device that have not started; top-k devices by energy only.",
+        ("device", "device_class"),
+        per_device=True,
+    ),
+    FleetMetric(
+        "edgesplit_device_class_energy_joules_total",
+        "counter",
+        "Energy all devices of a class have used, by component (compute, radio, idle).",
+        ("device_class", "component"),
+    ),
+    FleetMetric(
+        "edgesplit_device_class_battery_joules",
+        "gauge",
+        "Battery energy left, summed over the devices of a class that have a battery.",
+        ("device_class",),
+    ),
+    FleetMetric(
+        "edgesplit_device_class_battery_min_ratio",
+        "gauge",
+        "Lowest battery left / capacity among the devices of a class that have a battery (0..1).",
+        ("device_class",),
+        merge="min",
+    ),
+    FleetMetric(
+        "edgesplit_device_class_queue_length",
+        "gauge",
+        "Tasks queued and not started, summed over the devices of a class.",
+        ("device_class",),
+    ),
+    FleetMetric("edgesplit_device_class_devices", "gauge", "Devices in a class.", ("device_class",)),
+    FleetMetric(
+        "edgesplit_server_energy_joules_total",
+        "counter",
+        "Energy an edge server or cloud VM has used, by component (compute, idle).",
+        ("server", "kind", "component"),
+    ),
+    FleetMetric(
+        "edgesplit_server_queue_length",
+        "gauge",
+        "Tasks queued on a server that have not started.",
+        ("server", "kind"),
+    ),
+    FleetMetric(
+        "edgesplit_server_utilisation_ratio",
+        "gauge",
+        "Busy cores / cores of a server at the current simulated time (0..1).",
+        ("server", "kind"),
+        merge="max",
+    ),
+    FleetMetric(
+        "edgesplit_server_up",
+        "gauge",
+        "1 while a server is alive, 0 when it is down.",
+        ("server", "kind"),
+        "min",
+    ),
+    FleetMetric(
+        "edgesplit_link_bytes_total",
+        "counter",
+        "Bytes put on a cell's radio link: uplink counts every attempt when queued, downlink each result.",
+        ("cell", "direction"),
+    ),
+    FleetMetric(
+        "edgesplit_link_rate_bytes_per_second",
+        "gauge",
+        "Current uplink rate of a cell: the sum of the rates of the transfers on the air.",
+        ("cell", "direction"),
+    ),
+    FleetMetric(
+        "edgesplit_link_active_transfers",
+        "gauge",
+        "Uplink transfers on the air in a cell.",
+        ("cell", "direction"),
+    ),
+    FleetMetric(
+        "edgesplit_tasks_total",
+        "counter",
+        "Tasks that have ended, by outcome (completed, failed, dropped).",
+        ("policy", "device_class", "outcome"),
+    ),
+    FleetMetric(
+        "edgesplit_task_deadline_misses_total",
+        "counter",
+        "Completed tasks that finished after their job's deadline.",
+        ("policy", "device_class"),
+    ),
+    FleetMetric(
+        "edgesplit_offload_decisions_total",
+        "counter",
+        "Placement decisions of the policy, by target (local or a server name) and its kind.",
+        ("policy", "target", "kind"),
+    ),
+    FleetMetric("edgesplit_sim_time_seconds", "gauge", "Simulated (virtual) time of the run.", (), "max"),
+    FleetMetric("edgesplit_sim_events_total", "counter", "Events the engine has processed.", ()),
+    FleetMetric(
+        "edgesplit_sim_pace_ratio", "gauge", "Virtual seconds per wall second (0: unpaced).", (), "max"
+    ),
+    FleetMetric(
+        "edgesplit_run_finished", "gauge", "1 once the run has ended and its summary is final.", (), "min"
+    ),
+)
+LATENCY_METRIC = "edgesplit_task_latency_seconds"
+LATENCY_LABELS = ("policy", "placement", "device_class")
+_SPECS = {m.name: m for m in FLEET_METRICS}
+
+Labels = tuple[str, ...]
+
+
+@dataclass
+class FleetSnapshot:
+    """The fleet metrics' values at one moment: plain data, cheap to publish, pickle and merge."""
+
+    values: dict[str, dict[Labels, float]] = field(default_factory=dict)
+    # LATENCY_METRIC: labels -> (count per bucket, not cumulative, len(LATENCY_BUCKETS_S) + 1 with +Inf; sum)
+    latency: dict[Labels, tuple[list[int], float]] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
+
+
+def cap_devices(snapshot: FleetSnapshot, top_devices: int) -> None:
+    """Keep the per-device series of the `top_devices` devices with the most energy (in place)."""
+    energy: dict[str, float] = {}
+    for labels, v in snapshot.values.get("edgesplit_device_energy_joules_total", {}).items():
+        energy[labels[0]] = energy.get(labels[0], 0.0) + v
+    if len(energy) <= top_devices:
+        return
+    keep = set(heapq.nlargest(top_devices, energy, key=energy.__getitem__))
+    for spec in FLEET_METRICS:
+        if spec.per_device and spec.name in snapshot.values:
+            series = snapshot.values[spec.name]
+            snapshot.values[spec.name] = {k: v for k, v in series.items() if k[0] in keep}
+
+
+def merge_snapshots(shards: Sequence[FleetSnapshot], top_devices: int = DEFAULT_TOP_DEVICES) -> FleetSnapshot:
+    """Combine the snapshots of engine shards (e.g. Ray workers) into one fleet-wide snapshot.
+
+    Counters and most gauges add up; the simulated time and utilisation take the maximum, `server_up`,
+    `run_finished` and the battery minimum the minimum. Per-device series are re-capped to `top_devices`
+    (the fleet's top k is within the union of the shards' top k, so this is exact).
+    """
+    out = FleetSnapshot()
+    for shard in shards:
+        for name, series in shard.values.items():
+            how = _SPECS[name].merge
+            acc = out.values.setdefault(name, {})
+            for labels, v in series.items():
+                if labels not in acc:
+                    acc[labels] = v
+                elif how == "sum":
+                    acc[labels] += v
+                elif how == "max":
+                    acc[labels] = max(acc[labels], v)
+                else:
+                    acc[labels] = min(acc[labels], v)
+        for labels, (counts, total) in shard.latency.items():
+            if labels in out.latency:
+                have, have_sum = out.latency[labels]
+                out.latency[labels] = ([a + b for a, b in zip(have, counts, strict=True)], have_sum + total)
+            else:
+                out.latency[labels] = (list(counts), total)
+        if not out.info:
+            out.info = dict(shard.info)
+    cap_devices(out, top_devices)
+    return out
+
+
+class _FleetCollector(Collector):
+    """Serves the latest published FleetSnapshot to the registry."""
+
+    def __init__(self) -> None:
+        self.snapshot = FleetSnapshot()
+
+    def describe(self) -> Iterable[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self.snapshot  # one reference read: a snapshot is never modified once published
+        if snap.info:
+            info = InfoMetricFamily(
+                "edgesplit_run", "The run being exported (scenario, policy, engine, seed)."
+            )
+            info.add_metric([], snap.info)
+            yield info
+        for spec in FLEET_METRICS:
+            family_type = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
+            family = family_type(spec.name, spec.help, labels=spec.labels)
+            for labels, v in snap.values.get(spec.name, {}).items():
+                family.add_metric(labels, v)
+            yield family
+        hist = HistogramMetricFamily(
+            LATENCY_METRIC,
+            "Latency (release to completion) of completed tasks, by policy, placement kind and device class.",
+            labels=LATENCY_LABELS,
+        )
+        bounds = [_le(b) for b in LATENCY_BUCKETS_S] + ["+Inf"]
+        for labels, (counts, total) in snap.latency.items():
+            running, buckets = 0, []
+            for le, n in zip(bounds, counts, strict=True):
+                running += n
+                buckets.append((le, running))
+            hist.add_metric(labels, buckets, total)
+        yield hist
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+class FleetMetrics:
+    """All edgesplit metrics on one dedicated registry: the fleet snapshot plus the component metrics."""
+
+    def __init__(self, top_devices: int = DEFAULT_TOP_DEVICES, process_metrics: bool = True) -> None:
+        if top_devices < 0:
+            raise ValueError(f"top_devices must be >= 0, got {top_devices}")
+        self.top_devices = top_devices
+        self.registry = CollectorRegistry()
+        self._fleet = _FleetCollector()
+        self.registry.register(self._fleet)
+        if process_metrics:
+            ProcessCollector(registry=self.registry)  # process_cpu_seconds_total etc. of this run
+        r = self.registry
+        self.cache_hits = Counter(
+            "edgesplit_cache_hits", "Memo cache look-ups that hit.", ["cache"], registry=r
+        )
+        self.cache_misses = Counter(
+            "edgesplit_cache_misses", "Memo cache look-ups that missed.", ["cache"], registry=r
+        )
+        self.cascade_b_invocations = Counter(
+            "edgesplit_cascade_b_invocations",
+            "Inputs the cascade sent on to its second (larger) model B.",
+            ["cascade"],
+            registry=r,
+        )
+        self.rpc_requests = Counter(
+            "edgesplit_rpc_requests",
+            "Split-computing RPC requests, by method and status code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.rpc_bytes = Counter(
+            "edgesplit_rpc_bytes",
+            "Split-computing RPC payload bytes, by method and direction (sent, received).",
+            ["method", "direction"],
+            registry=r,
+        )
+        self.rpc_latency = Histogram(
+            "edgesplit_rpc_latency_seconds",
+            "Split-computing RPC round-trip time, by method.",
+            ["method"],
+            buckets=RPC_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+
+    # -- fleet ------------------------------------------------------------------------------------------
+
+    def publish(self, snapshot: FleetSnapshot) -> None:
+        """Make `snapshot` what scrapes see (the per-device series capped to `top_devices`)."""
+        cap_devices(snapshot, self.top_devices)
+        self._fleet.snapshot = snapshot
+
+    @property
+    def snapshot(self) -> FleetSnapshot:
+        return self._fleet.snapshot
+
+    # -- components (called by the cascade, the memo cache and the split-computing RPC layer) -----------
+
+    def record_cache(self, hit: bool, cache: str = "memo", n: int = 1) -> None:
+        """Count `n` look-ups of `cache` that hit (or missed)."""
+        (self.cache_hits if hit else self.cache_misses).labels(cache).inc(n)
+
+    def record_cascade_b(self, n: int = 1, cascade: str = "default") -> None:
+        """Count `n` inputs that the cascade passed to its model B."""
+        self.cascade_b_invocations.labels(cascade).inc(n)
+
+    def record_rpc(
+        self, method: str, code: str, sent_bytes: int, received_bytes: int, seconds: float
+    ) -> None:
+        """Count one RPC of `method` that ended with status `code`, its payload bytes and round-trip time."""
+        self.rpc_requests.labels(method, code).inc()
+        self.rpc_bytes.labels(method, "sent").inc(sent_bytes)
+        self.rpc_bytes.labels(method, "received").inc(received_bytes)
+        self.rpc_latency.labels(method).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets (Prometheus text format)."""
+        return generate_latest(self.registry)
+
+    @staticmethod
+    def metric_names() -> set[str]:
+        """Every sample name the registry can expose (with _total, _bucket, _sum, _count, _info suffixes)."""
+        names = {"edgesplit_run_info", *(spec.name for spec in FLEET_METRICS)}
+        for hist in (LATENCY_METRIC, "edgesplit_rpc_latency_seconds"):
+            names |= {f"{hist}_{s}" for s in ("bucket", "sum", "count")}
+        names |= {
+            "edgesplit_cache_hits_total",
+            "edgesplit_cache_misses_total",
+            "edgesplit_cascade_b_invocations_total",
+            "edgesplit_rpc_requests_total",
+            "edgesplit_rpc_bytes_total",
+        }
+        return names
+
+
+class MetricsObserver(RunObserver):
+    """Fills a FleetMetrics from a running SimEngine: cheap per task, a full snapshot every progress call."""
+
+    def __init__(self, metrics: FleetMetrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else FleetMetrics()
+        self._ended: list[int] = []
+        self.snapshots = 0
+
+    # -- engine hooks -----------------------------------------------------------------------------------
+
+    def on_start(self, engine: SimEngine) -> None:
+        sc = engine.scenario
+        self.policy = sc.policy.kind
+        self.info = {
+            "scenario": sc.name,
+            "policy": sc.policy.kind,
+            "engine": sc.engine.kind,
+            "seed": str(sc.seed),
+        }
+        classes = sorted({d.group for d in engine.devices})
+        self.classes = classes
+        cls_index = {c: i for i, c in enumerate(classes)}
+        self.cls_of_task = [cls_index[d.group] for d in engine.device_of_task]
+        self.deadline_of_task = [engine.jobs[t.job_uid].deadline_s for t in engine.tasks]
+        kinds = ["local", *engine.world.server_kind]  # by target + 1
+        self.placements = sorted(set(kinds), key=("local", "edge", "cloud").index)
+        self.placement_of_target = [self.placements.index(k) for k in kinds]
+        n_cls = len(classes)
+        self.outcomes = [0] * (n_cls * len(OUTCOMES))  # class x (completed, failed, dropped)
+        self.misses = [0] * n_cls
+        nb = len(LATENCY_BUCKETS_S) + 1
+        self.hist = [[[0] * nb for _ in range(n_cls)] for _ in self.placements]
+        self.hist_sum = [[0.0] * n_cls for _ in self.placements]
+        self.down_bytes = [0.0] * len(engine.world.uplinks)
+        self.on_progress(engine)
+
+    def on_task_end(self, engine: SimEngine, uid: int) -> None:
+        self._ended.append(uid)
+
+    def on_progress(self, engine: SimEngine) -> None:
+        self._fold(engine)
+        self.metrics.publish(self.build_snapshot(engine, finished=False))
+
+    def on_end(self, engine: SimEngine, result: RunResult) -> None:
+        self._fold(engine)
+        # Tasks dropped at the stop time before their release never pass through on_task_end: recount all.
+        counts = [0] * len(self.outcomes)
+        cls = self.cls_of_task
+        for uid, o in enumerate(engine.table.outcome):
+            counts[cls[uid] * 3 + o - 1] += 1
+        self.outcomes = counts
+        self.metrics.publish(self.build_snapshot(engine, finished=True))
+
+    # -- work -------------------------------------------------------------------------------------------
+
+    def _fold(self, engine: SimEngine) -> None:
+        """Add the tasks that ended since the last call to the outcome counters and the latency histogram."""
+        ended = self._ended
+        if not ended:
+            return
+        self._ended = []
+        tab = engine.table
+        outcome, target, release, finish = tab.outcome, tab.target, tab.release_s, tab.finish_s
+        cls_of, deadline_of = self.cls_of_task, self.deadline_of_task
+        counts, misses, hist, hist_sum = self.outcomes, self.misses, self.hist, self.hist_sum
+        place_of = self.placement_of_target
+        tasks, dev_of, down = engine.tasks, engine.device_of_task, self.down_bytes
+        bounds = LATENCY_BUCKETS_S
+        find = bisect.bisect_left
+        for uid in ended:
+            o = outcome[uid]
+            c = cls_of[uid]
+            counts[c * 3 + o - 1] += 1
+            if o != COMPLETED:
+                continue
+            t = target[uid]
+            end = finish[uid]
+            latency = end - release[uid]
+            p = place_of[t + 1]
+            hist[p][c][find(bounds, latency)] += 1
+            hist_sum[p][c] += latency
+            if end > deadline_of[uid]:
+                misses[c] += 1
+            if t >= 0:
+                down[dev_of[uid].cell] += tasks[uid].output_bytes
+
+    def build_snapshot(self, engine: SimEngine, finished: bool) -> FleetSnapshot:
+        """The fleet metrics for the engine's state now (reads the engine, never changes what it computes)."""
+        now = engine.now
+        v: dict[str, dict[Labels, float]] = {}
+        classes = self.classes
+        policy = self.policy
+
+        dev_energy: dict[Labels, float] = {}
+        battery: dict[Labels, float] = {}
+        dev_queue: dict[Labels, float] = {}
+        cls_energy = {(c, k): 0.0 for c in classes for k in COMPONENTS}
+        cls_battery: dict[Labels, float] = {}
+        cls_min_ratio: dict[Labels, float] = {}
+        cls_queue = {(c,): 0.0 for c in classes}
+        cls_devices = {(c,): 0.0 for c in classes}
+        for d in engine.devices:
+            g = d.group
+            idle = d.idle
+            # = idle.total_j after idle.advance(now), without moving the meter (a run stays bit-identical).
+            idle_j = idle.power_w * (now if now > idle.last_s else idle.last_s)
+            radio_j = d.tx_j + d.rx_j
+            total = d.compute_j + radio_j + idle_j
+            dev_energy[(d.name, g, "compute")] = d.compute_j
+            dev_energy[(d.name, g, "radio")] = radio_j
+            dev_energy[(d.name, g, "idle")] = idle_j
+            cls_energy[(g, "compute")] += d.compute_j
+            cls_energy[(g, "radio")] += radio_j
+            cls_energy[(g, "idle")] += idle_j
+            queued = d.queue_length(now)
+            dev_queue[(d.name, g)] = queued
+            cls_queue[(g,)] += queued
+            cls_devices[(g,)] += 1
+            cap = d.profile.battery_j
+            if cap is not None:
+                left = cap - total if cap > total else 0.0
+                battery[(d.name, g)] = left
+                cls_battery[(g,)] = cls_battery.get((g,), 0.0) + left
+                ratio = left / cap
+                if ratio < cls_min_ratio.get((g,), math.inf):
+                    cls_min_ratio[(g,)] = ratio
+        v["edgesplit_device_energy_joules_total"] = dev_energy
+        v["edgesplit_device_battery_joules"] = battery
+        v["edgesplit_device_queue_length"] = dev_queue
+        v["edgesplit_device_class_energy_joules_total"] = cls_energy
+        v["edgesplit_device_class_battery_joules"] = cls_battery
+        v["edgesplit_device_class_battery_min_ratio"] = cls_min_ratio
+        v["edgesplit_device_class_queue_length"] = cls_queue
+        v["edgesplit_device_class_devices"] = cls_devices
+
+        kinds = engine.world.server_kind
+        srv_energy: dict[Labels, float] = {}
+        srv_queue: dict[Labels, float] = {}
+        srv_util: dict[Labels, float] = {}
+        srv_up: dict[Labels, float] = {}
+        for s, kind in zip(engine.servers, kinds, strict=True):
+            idle = s.idle
+            srv_energy[(s.name, kind, "compute")] = s.compute_j
+            srv_energy[(s.name, kind, "idle")] = idle.power_w * (now if now > idle.last_s else idle.last_s)
+            srv_queue[(s.name, kind)] = s.queue_length(now)
+            srv_util[(s.name, kind)] = s.busy_cores(now) / s.profile.cores
+            srv_up[(s.name, kind)] = 1.0 if s.alive else 0.0
+        v["edgesplit_server_energy_joules_total"] = srv_energy
+        v["edgesplit_server_queue_length"] = srv_queue
+        v["edgesplit_server_utilisation_ratio"] = srv_util
+        v["edgesplit_server_up"] = srv_up
+
+        link_bytes: dict[Labels, float] = {}
+        link_rate: dict[Labels, float] = {}
+        link_active: dict[Labels, float] = {}
+        cells = engine.scenario.network.cells
+        for link in engine.world.uplinks:
+            cell = cells[link.index].name
+            link_bytes[(cell, "uplink")] = link.bits_sent / 8.0
+            link_bytes[(cell, "downlink")] = self.down_bytes[link.index]
+            rate, active = _uplink_load(link, now)
+            link_rate[(cell, "uplink")] = rate / 8.0
+            link_active[(cell, "uplink")] = active
+        v["edgesplit_link_bytes_total"] = link_bytes
+        v["edgesplit_link_rate_bytes_per_second"] = link_rate
+        v["edgesplit_link_active_transfers"] = link_active
+
+        names = [OUTCOME_NAMES[o] for o in OUTCOMES]
+        v["edgesplit_tasks_total"] = {
+            (policy, c, names[k]): float(self.outcomes[i * 3 + k])
+            for i, c in enumerate(classes)
+            for k in range(3)
+        }
+        v["edgesplit_task_deadline_misses_total"] = {
+            (policy, c): float(self.misses[i]) for i, c in enumerate(classes)
+        }
+        targets = [("local", "local")] + [(s.name, k) for s, k in zip(engine.servers, kinds, strict=True)]
+        v["edgesplit_offload_decisions_total"] = {
+            (policy, name, kind): float(n) for (name, kind), n in zip(targets, engine.decisions, strict=True)
+        }
+        v["edgesplit_sim_time_seconds"] = {(): now}
+        v["edgesplit_sim_events_total"] = {(): float(engine.events)}
+        v["edgesplit_sim_pace_ratio"] = {(): float(engine.pace or 0.0)}
+        v["edgesplit_run_finished"] = {(): 1.0 if finished else 0.0}
+
+        latency = {
+            (policy, place, c): (list(self.hist[p][i]), self.hist_sum[p][i])
+            for p, place in enumerate(self.placements)
+            for i, c in enumerate(classes)
+        }
+        self.snapshots += 1
+        return FleetSnapshot(v, latency, dict(self.info))
+
+
+def _uplink_load(link: Any, now: float) -> tuple[float, int]:
+    """(bit/s on the air, transfers on the air) of an uplink at `now`."""
+    if link.figures.shared:
+        return link.current_rate_bps, len(link.active)
+    # Unshared radios: a sender is on the air until its last queued transfer has left (back to back).
+    rate, active = 0.0, 0
+    for sender, free in enumerate(link.radio_free_s):
+        if free > now:
+            rate += link.rate_bps(sender, 1)
+            active += 1
+    return rate, active
+
+
+def metrics_of(engine: Any) -> FleetMetrics | None:
+    """The FleetMetrics a running engine exports to, if any (for the cascade, cache and RPC parts)."""
+    for ob in getattr(engine, "observers", ()):
+        if isinstance(ob, MetricsObserver):
+            return ob.metrics
+    return None
+
+
+class Exporter:
+    """A running /metrics HTTP server (a daemon thread); `close()` stops it. Also a context manager."""
+
+    def __init__(
+        self, metrics: FleetMetrics, server: WSGIServer, thread: threading.Thread, host: str
+    ) -> None:
+        self.metrics = metrics
+        self._server = server
+        self._thread = thread
+        self.host = host
+        self.port: int = server.server_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_exporter(port: int, host: str = "127.0.0.1", metrics: FleetMetrics | None = None) -> Exporter:
+    """Serve `metrics` (a new FleetMetrics if None) on http://host:port/metrics; port 0 picks a free port.
+
+    Raises OSError when the address cannot be bound (port in use, bad host).
+    """
+    from prometheus_client import start_http_server
+
+    metrics = metrics if metrics is not None else FleetMetrics()
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    return Exporter(metrics, server, thread, host)
+
+
+def iter_samples(text: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    """Parse Prometheus text exposition into (name, labels, value) samples (for tests and the benchmark)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            yield sample.name, dict(sample.labels), sample.value

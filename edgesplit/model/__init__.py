@@ -1,0 +1,1 @@
+"""The world model: profiles, energy, network and entities; pure Python, engine-agnostic."""

@@ -1,0 +1,208 @@
+"""Network links: Shannon or fixed-rate uplinks shared by concurrent senders, with latency, jitter and loss."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Schedule = Callable[[float, Callable[[float, object], None], object], None]
+
+
+def path_gain(distance_m: float, intercept_db: float = 128.1, slope_db: float = 37.6) -> float:
+    """Linear channel gain from log-distance path loss in dB: intercept + slope x log10(distance in km)."""
+    loss_db = intercept_db + slope_db * math.log10(distance_m / 1000.0)
+    return 10.0 ** (-loss_db / 10.0)
+
+
+def dbm_to_w(dbm: float) -> float:
+    return 10.0 ** ((dbm - 30.0) / 10.0)
+
+
+def shannon_rate_bps(bandwidth_hz: float, snr_per_hz: float) -> float:
+    """Shannon capacity B log2(1 + S/(N0 B)), with snr_per_hz = received power / N0 (in Hz)."""
+    return bandwidth_hz * math.log2(1.0 + snr_per_hz / bandwidth_hz)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFigures:
+    """A cell's figures the engine needs (units: Hz, bit/s, s)."""
+
+    model: str  # "shannon" | "fixed"
+    bandwidth_hz: float
+    noise_w_per_hz: float
+    rate_bps: float | None
+    shared: bool
+    latency_s: float
+    jitter_s: float
+    loss: float
+    max_retries: int
+    downlink_rate_bps: float
+
+
+class Transfer:
+    """One payload crossing an uplink; `remaining_bits` falls as the fluid model advances."""
+
+    __slots__ = (
+        "sender",
+        "bits",
+        "remaining_bits",
+        "rate_bps",
+        "queued_s",
+        "started_s",
+        "ok",
+        "on_done",
+        "arg",
+    )
+
+    def __init__(self, sender: int, bits: float, ok: bool, on_done: Callable, arg: object) -> None:
+        self.sender = sender
+        self.bits = bits
+        self.remaining_bits = bits
+        self.rate_bps = 0.0
+        self.queued_s = 0.0
+        self.started_s = 0.0
+        self.ok = ok
+        self.on_done = on_done
+        self.arg = arg
+
+
+class Uplink:
+    """The uplink of one cell.
+
+    Each device has one radio: its transfers leave one after another (FIFO). The devices transmitting at a
+    moment share the cell: Shannon cells split their bandwidth equally among them (OFDMA-style), so each rate is
+    (B/k) log2(1 + S/(N0 B/k)) with k active senders; fixed-rate cells give each sender `rate_bps`, divided by k
+    when `shared`. Rates change whenever a sender starts or stops; the cell then advances every active transfer's
+    remaining bits and wakes itself for the next completion (one pending wake-up, older ones are ignored).
+
+    Loss: each attempt is lost with probability `loss` and resent whole; the number of attempts is drawn when
+    the transfer is queued (at most 1 + max_retries), so the channel carries attempts x size. If every attempt
+    is lost, the transfer ends with ok=False after spending that time and energy.
+    """
+
+    def __init__(self, index: int, figures: LinkFigures, schedule: Schedule, rng: random.Random) -> None:
+        self.index = index
+        self.figures = figures
+        self._schedule = schedule
+        self.rng = rng
+        self.snr_per_hz: list[float] = []  # by sender slot (device's position in this cell)
+        self.queues: list[deque[Transfer]] = []  # by sender; the head is on the air
+        self.radio_free_s: list[float] = []  # by sender, for unshared cells (no fluid model needed)
+        self.active: list[Transfer] = []
+        self._last_s = 0.0
+        self._version = 0
+        self.bits_sent = 0.0
+
+    def add_sender(self, tx_power_w: float, gain: float) -> int:
+        """Register a device; returns its sender slot."""
+        self.snr_per_hz.append(tx_power_w * gain / self.figures.noise_w_per_hz)
+        self.queues.append(deque())
+        self.radio_free_s.append(0.0)
+        return len(self.snr_per_hz) - 1
+
+    def rate_bps(self, sender: int, sharers: int) -> float:
+        """Rate of `sender` while `sharers` senders (itself included) are transmitting."""
+        f = self.figures
+        if f.model == "fixed":
+            return f.rate_bps / sharers if f.shared else f.rate_bps  # type: ignore[operator]
+        share = f.bandwidth_hz / sharers if f.shared else f.bandwidth_hz
+        return shannon_rate_bps(share, self.snr_per_hz[sender])
+
+    def estimate_s(self, sender: int, bits: float, now: float) -> float:
+        """Seconds until `bits` queued now would have left, if the cell's load stayed as it is."""
+        if not self.figures.shared:
+            wait = max(self.radio_free_s[sender] - now, 0.0)
+            return wait + bits / self.rate_bps(sender, 1)
+        queue = self.queues[sender]
+        k = len(self.active) + (0 if queue else 1)
+        backlog = sum(tr.remaining_bits for tr in queue)
+        return (backlog + bits) / self.rate_bps(sender, k)
+
+    def draw_attempts(self) -> tuple[int, bool]:
+        """Attempts the next transfer takes and whether the last one gets through."""
+        f = self.figures
+        if f.loss <= 0.0:
+            return 1, True
+        for attempt in range(1, f.max_retries + 2):
+            if self.rng.random() >= f.loss:
+                return attempt, True
+        return f.max_retries + 1, False
+
+    def draw_delay_s(self) -> float:
+        """Propagation latency plus a uniform jitter in [0, jitter_s]."""
+        f = self.figures
+        return f.latency_s + (self.rng.random() * f.jitter_s if f.jitter_s > 0.0 else 0.0)
+
+    def reserve(self, now: float, sender: int, bits: float) -> tuple[float, float, bool]:
+        """Unshared cells: queue `bits` on the sender's radio; returns (start, end, delivered)."""
+        attempts, ok = self.draw_attempts()
+        bits *= attempts
+        self.bits_sent += bits
+        free = self.radio_free_s[sender]
+        start = free if free > now else now
+        end = start + bits / self.rate_bps(sender, 1)
+        self.radio_free_s[sender] = end
+        return start, end, ok
+
+    def send(self, now: float, sender: int, bits: float, on_done: Callable, arg: object) -> None:
+        """Shared cells: queue a transfer on the sender's radio; `on_done(now, transfer)` runs when its last
+        attempt has left. (Unshared cells know each end in advance: use `reserve`.)"""
+        if not self.figures.shared:
+            raise ValueError("send() is for shared cells; use reserve() on an unshared cell")
+        attempts, ok = self.draw_attempts()
+        tr = Transfer(sender, bits * attempts, ok, on_done, arg)
+        tr.queued_s = now
+        self.bits_sent += tr.bits
+        queue = self.queues[sender]
+        queue.append(tr)
+        if len(queue) == 1:
+            self._advance(now)
+            tr.started_s = now
+            self.active.append(tr)
+            self._reallocate(now)
+
+    def _advance(self, now: float) -> None:
+        dt = now - self._last_s
+        if dt > 0.0:
+            for tr in self.active:
+                tr.remaining_bits -= tr.rate_bps * dt
+        self._last_s = now
+
+    def _reallocate(self, now: float) -> None:
+        k = len(self.active)
+        if not k:
+            return
+        soonest = math.inf
+        for tr in self.active:
+            tr.rate_bps = self.rate_bps(tr.sender, k)
+            soonest = min(soonest, tr.remaining_bits / tr.rate_bps)
+        self._version += 1
+        self._schedule(now + max(soonest, 0.0), self._wake, self._version)
+
+    def _wake(self, now: float, version: object) -> None:
+        if version != self._version:
+            return
+        self._advance(now)
+        # Done = less than a nanosecond of sending left: float rounding must never schedule a wake-up at a time
+        # that `now + remaining / rate` cannot represent as later than now.
+        done = [tr for tr in self.active if tr.remaining_bits <= tr.rate_bps * 1e-9]
+        still = [tr for tr in self.active if tr.remaining_bits > tr.rate_bps * 1e-9]
+        for tr in done:
+            queue = self.queues[tr.sender]
+            queue.popleft()
+            if queue:
+                nxt = queue[0]
+                nxt.started_s = now
+                still.append(nxt)
+        self.active = still
+        self._reallocate(now)
+        for tr in done:
+            tr.on_done(now, tr)
+
+    @property
+    def current_rate_bps(self) -> float:
+        """Sum of the rates of the transfers on the air (shared cells)."""
+        return sum(tr.rate_bps for tr in self.active)

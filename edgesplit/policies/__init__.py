@@ -1,0 +1,38 @@
+"""Placement policies: where each ready task runs. `make_policy` builds one from a scenario's policy section."""
+
+from __future__ import annotations
+
+from edgesplit.errors import UserError
+from edgesplit.policies.base import LOCAL, Policy, SystemView
+from edgesplit.policies.heft import HeftPolicy
+from edgesplit.policies.heuristics import (
+    EdgePolicy,
+    GreedyEnergyPolicy,
+    GreedyLatencyPolicy,
+    LocalPolicy,
+    RandomPolicy,
+    WeightedPolicy,
+)
+
+__all__ = ["LOCAL", "Policy", "SystemView", "make_policy", "HEURISTICS"]
+
+HEURISTICS = ("local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft")
+
+
+def make_policy(kind: str, seed: int = 0, latency_weight: float = 1.0, energy_weight: float = 1.0) -> Policy:
+    """A fresh policy of `kind` (one of HEURISTICS)."""
+    if kind == "local":
+        return LocalPolicy()
+    if kind == "edge":
+        return EdgePolicy()
+    if kind == "random":
+        return RandomPolicy(seed)
+    if kind == "greedy-latency":
+        return GreedyLatencyPolicy()
+    if kind == "greedy-energy":
+        return GreedyEnergyPolicy()
+    if kind == "weighted":
+        return WeightedPolicy(latency_weight, energy_weight)
+    if kind == "heft":
+        return HeftPolicy()
+    raise UserError(f"policy {kind!r} is not available; choose one of {', '.join(HEURISTICS)}")

@@ -1,0 +1,323 @@
+"""Per-task records and run summaries: the accounting check, latency/energy statistics, CSV/Parquet/JSON output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from edgesplit.engines.sim import SimEngine
+
+PENDING, COMPLETED, FAILED, DROPPED = 0, 1, 2, 3
+OUTCOME_NAMES = {PENDING: "pending", COMPLETED: "completed", FAILED: "failed", DROPPED: "dropped"}
+NO_TARGET = -2
+
+
+class AccountingError(RuntimeError):
+    """submitted != completed + failed + dropped: a task was lost. Always a bug, never a user mistake."""
+
+
+class TaskTable:
+    """What happened to each task, one list per field indexed by task uid (cheap to fill on the hot path)."""
+
+    FLOAT_FIELDS = (
+        "release_s",
+        "start_s",
+        "finish_s",
+        "queue_s",
+        "compute_s",
+        "uplink_s",
+        "network_s",
+        "compute_j",
+        "radio_j",
+        "idle_j",
+        "server_j",
+    )
+
+    def __init__(self, n: int) -> None:
+        nan = math.nan
+        self.outcome = [PENDING] * n
+        self.reason = [""] * n
+        self.target = [NO_TARGET] * n
+        self.release_s = [nan] * n
+        self.start_s = [nan] * n
+        self.finish_s = [nan] * n
+        for name in (
+            "queue_s",
+            "compute_s",
+            "uplink_s",
+            "network_s",
+            "compute_j",
+            "radio_j",
+            "idle_j",
+            "server_j",
+        ):
+            setattr(self, name, [0.0] * n)
+
+
+RECORD_COLUMNS = (
+    "task",
+    "job",
+    "task_name",
+    "device",
+    "device_class",
+    "placement",
+    "outcome",
+    "reason",
+    "release_s",
+    "start_s",
+    "finish_s",
+    "latency_s",
+    "queue_s",
+    "uplink_s",
+    "network_s",
+    "compute_s",
+    "deadline_s",
+    "deadline_missed",
+    "cycles",
+    "input_bytes",
+    "output_bytes",
+    "device_compute_j",
+    "device_radio_j",
+    "device_idle_j",
+    "device_energy_j",
+    "server_energy_j",
+    "trace_status",
+)
+
+
+@dataclass
+class RunResult:
+    """Columns of per-task records (RECORD_COLUMNS) and the summary dictionary."""
+
+    columns: dict[str, list[Any]]
+    summary: dict[str, Any]
+
+    @classmethod
+    def build(cls, engine: SimEngine, wall_s: float) -> RunResult:
+        columns = _columns(engine)
+        summary = _summary(engine, columns, wall_s)
+        return cls(columns, summary)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.columns["task"])
+
+    def records(self) -> list[dict[str, Any]]:
+        """The per-task records as dictionaries (convenient in tests and notebooks)."""
+        names = list(self.columns)
+        return [dict(zip(names, row, strict=True)) for row in zip(*self.columns.values(), strict=True)]
+
+    def write(self, out_dir: Path, fmt: str = "csv") -> list[Path]:
+        """Write records (tasks.csv or tasks.parquet) and summary.json into `out_dir`; returns the paths."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = [write_records(self.columns, out_dir, fmt)]
+        summary_path = out_dir / "summary.json"
+        summary_path.write_text(json.dumps(self.summary, indent=2, sort_keys=False) + "\n")
+        paths.append(summary_path)
+        return paths
+
+
+def write_records(columns: dict[str, list[Any]], out_dir: Path, fmt: str) -> Path:
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = out_dir / "tasks.parquet"
+        pq.write_table(pa.table(columns), path)
+        return path
+    path = out_dir / "tasks.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(columns.keys())
+        w.writerows(zip(*columns.values(), strict=True))
+    return path
+
+
+def read_records(run_dir: Path) -> dict[str, np.ndarray]:
+    """Load a run's per-task records back as numpy columns (strings stay object arrays)."""
+    parquet = run_dir / "tasks.parquet"
+    if parquet.is_file():
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(parquet)
+        return {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
+    with (run_dir / "tasks.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    out: dict[str, np.ndarray] = {}
+    for i, name in enumerate(header):
+        values = [r[i] for r in body]
+        try:
+            out[name] = np.array([float(v) if v != "" else math.nan for v in values])
+        except ValueError:
+            out[name] = np.array(values, dtype=object)
+    return out
+
+
+def _columns(engine: SimEngine) -> dict[str, list[Any]]:
+    tab = engine.table
+    tasks = engine.tasks
+    jobs = [engine.jobs[t.job_uid] for t in tasks]
+    devices = engine.device_of_task
+    names = {NO_TARGET: "none", -1: "local", **{i: s.name for i, s in enumerate(engine.servers)}}
+    outcome = tab.outcome
+    finish, release = tab.finish_s, tab.release_s
+    # Device compute energy is the task's own only when it ran locally; on a server it is the server's.
+    device_compute = [e if g == -1 else 0.0 for e, g in zip(tab.compute_j, tab.target, strict=True)]
+    latency = [
+        f - r if o == COMPLETED else math.nan for f, r, o in zip(finish, release, outcome, strict=True)
+    ]
+    deadline = [j.deadline_s for j in jobs]
+    return {
+        "task": [t.uid for t in tasks],
+        "job": [j.name for j in jobs],
+        "task_name": [t.name for t in tasks],
+        "device": [d.name for d in devices],
+        "device_class": [d.group for d in devices],
+        "placement": [names[g] for g in tab.target],
+        "outcome": [OUTCOME_NAMES[o] for o in outcome],
+        "reason": list(tab.reason),
+        "release_s": list(release),
+        "start_s": list(tab.start_s),
+        "finish_s": list(finish),
+        "latency_s": latency,
+        "queue_s": list(tab.queue_s),
+        "uplink_s": list(tab.uplink_s),
+        "network_s": list(tab.network_s),
+        "compute_s": list(tab.compute_s),
+        "deadline_s": deadline,
+        "deadline_missed": [
+            o == COMPLETED and f > d for o, f, d in zip(outcome, finish, deadline, strict=True)
+        ],
+        "cycles": [t.cycles for t in tasks],
+        "input_bytes": [t.input_bytes for t in tasks],
+        "output_bytes": [t.output_bytes for t in tasks],
+        "device_compute_j": device_compute,
+        "device_radio_j": list(tab.radio_j),
+        "device_idle_j": list(tab.idle_j),
+        "device_energy_j": [
+            c + r + i for c, r, i in zip(device_compute, tab.radio_j, tab.idle_j, strict=True)
+        ],
+        "server_energy_j": list(tab.server_j),
+        "trace_status": [t.status for t in tasks],
+    }
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {
+            "count": 0,
+            "mean": math.nan,
+            "p50": math.nan,
+            "p95": math.nan,
+            "p99": math.nan,
+            "max": math.nan,
+        }
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "count": int(values.size),
+        "mean": float(values.mean()),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "max": float(values.max()),
+    }
+
+
+def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> dict[str, Any]:
+    sc = engine.scenario
+    outcomes = Counter(cols["outcome"])
+    submitted = len(cols["task"])
+    completed, failed, dropped = outcomes["completed"], outcomes["failed"], outcomes["dropped"]
+    if outcomes["pending"] or submitted != completed + failed + dropped:
+        raise AccountingError(
+            f"task accounting broken: submitted {submitted} != completed {completed} + failed {failed}"
+            f" + dropped {dropped} (pending {outcomes['pending']})"
+        )
+    latency = np.array(cols["latency_s"], dtype=float)
+    latency = latency[~np.isnan(latency)]
+
+    # Jobs: makespan of fully completed jobs; a job misses its deadline unless all its tasks completed in time.
+    n_jobs = len(engine.jobs)
+    job_of = np.fromiter((t.job_uid for t in engine.tasks), dtype=np.int64, count=submitted)
+    finish = np.array(cols["finish_s"], dtype=float)
+    last_finish = np.full(n_jobs, -np.inf)
+    np.maximum.at(last_finish, job_of, finish)
+    not_done = np.bincount(job_of, weights=np.array(engine.table.outcome) != COMPLETED, minlength=n_jobs)
+    arrival = np.array([j.arrival_s for j in engine.jobs])
+    deadline = np.array([j.deadline_s for j in engine.jobs])
+    has_tasks = np.bincount(job_of, minlength=n_jobs) > 0
+    done = (not_done == 0) & has_tasks
+    makespan = (last_finish - arrival)[done]
+    with_deadline = np.isfinite(deadline) & has_tasks
+    missed = with_deadline & (~done | (last_finish > deadline))
+
+    placed = Counter(p for p in cols["placement"] if p != "none")
+    n_placed = sum(placed.values())
+    energy = _energy(engine)
+    return {
+        "scenario": sc.name,
+        "seed": sc.seed,
+        "policy": sc.policy.kind,
+        "engine": sc.engine.kind,
+        "trace_source": engine.workload.source,
+        "real_trace": engine.workload.real_trace,
+        "trace_repairs": engine.workload.repair,
+        "tasks": {
+            "submitted": submitted,
+            "completed": completed,
+            "failed": failed,
+            "dropped": dropped,
+            "accounted": True,
+            "by_reason": dict(sorted(Counter(r for r in cols["reason"] if r).items())),
+        },
+        "jobs": {"submitted": n_jobs, "completed": int(done.sum())},
+        "latency_s": _stats(latency),
+        "job_makespan_s": _stats(makespan),
+        "deadline_miss_rate": float(missed.sum() / with_deadline.sum()) if with_deadline.any() else 0.0,
+        "task_deadline_miss_rate": (sum(cols["deadline_missed"]) / completed) if completed else 0.0,
+        "offload_ratio": (n_placed - placed["local"]) / n_placed if n_placed else 0.0,
+        "placements": dict(sorted(placed.items())),
+        "energy_j": energy,
+        "sim_time_s": engine.now,
+        "events": engine.events,
+        "wall_s": wall_s,
+    }
+
+
+def _energy(engine: SimEngine) -> dict[str, Any]:
+    per_device = []
+    by_class: dict[str, dict[str, float]] = {}
+    totals = {"compute": 0.0, "radio": 0.0, "idle": 0.0}
+    for d in engine.devices:
+        parts = {"compute": d.compute_j, "radio": d.tx_j + d.rx_j, "idle": d.idle.total_j}
+        total = sum(parts.values())
+        row = {"device": d.name, "class": d.group, **parts, "total": total}
+        if d.profile.battery_j is not None:
+            row["battery_left_j"] = d.battery_left_j()
+        per_device.append(row)
+        acc = by_class.setdefault(d.group, {"compute": 0.0, "radio": 0.0, "idle": 0.0, "total": 0.0})
+        for k, v in parts.items():
+            acc[k] += v
+            totals[k] += v
+        acc["total"] += total
+    servers = {
+        s.name: {"compute": s.compute_j, "idle": s.idle.total_j, "total": s.compute_j + s.idle.total_j}
+        for s in engine.servers
+    }
+    return {
+        "device_total": sum(totals.values()),
+        "device_by_component": totals,
+        "device_by_class": by_class,
+        "server_total": sum(v["total"] for v in servers.values()),
+        "by_server": servers,
+        "per_device": per_device,
+    }

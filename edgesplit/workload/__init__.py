@@ -1,0 +1,1 @@
+"""Workloads: task DAGs, trace parsers and synthetic generators."""

@@ -1,0 +1,67 @@
+"""The command line end to end: `scenario run` writes records, summary and plots; `report` compares runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def edgesplit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from edgesplit.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_run_then_report(tmp_path: Path) -> None:
+    smoke = str(ROOT / "scenarios" / "smoke.yaml")
+    a = edgesplit("scenario", "run", smoke, "--out", "runs/a", cwd=tmp_path)
+    assert a.returncode == 0, a.stderr
+    assert "accounting" in a.stdout
+    b = edgesplit(
+        "scenario",
+        "run",
+        smoke,
+        "--set",
+        "policy.kind=local",
+        "--set",
+        "seed=7",
+        "--out",
+        "runs/b",
+        "-q",
+        cwd=tmp_path,
+    )
+    assert b.returncode == 0, b.stderr
+    for run in ("a", "b"):
+        files = {p.name for p in (tmp_path / "runs" / run).iterdir()}
+        assert {"tasks.csv", "summary.json", "scenario.yaml", "latency_cdf.png", "energy.png"} <= files
+    summary_b = json.loads((tmp_path / "runs/b/summary.json").read_text())
+    assert (summary_b["policy"], summary_b["seed"], summary_b["offload_ratio"]) == ("local", 7, 0.0)
+
+    rep = edgesplit("report", "runs/a", "runs/b", "--out", "runs/cmp", cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert "greedy-latency" in rep.stdout and "local" in rep.stdout
+    assert {"latency_cdf.png", "energy.png", "comparison.json"} <= {
+        p.name for p in (tmp_path / "runs/cmp").iterdir()
+    }
+
+    missing = edgesplit("report", "runs/nope", cwd=tmp_path)
+    assert missing.returncode == 2 and "not a run directory" in missing.stderr
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for args in (
+        ["--help"],
+        ["scenario", "--help"],
+        ["scenario", "run", "--help"],
+        ["report", "--help"],
+        ["trace", "--help"],
+    ):
+        proc = edgesplit(*args, cwd=tmp_path)
+        assert proc.returncode == 0 and "Usage" in proc.stdout, args
