@@ -65,3 +65,21 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     ):
         proc = edgesplit(*args, cwd=tmp_path)
         assert proc.returncode == 0 and "Usage" in proc.stdout, args
+
+
+def test_garbage_trace_line_is_a_clear_error(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("M1,1,j_1,1,Terminated,10,20,100,0.5\nR2_1,1,j_1,1,Terminated,20,oops,100,0.5\n")
+    proc = edgesplit(
+        "scenario", "run", str(ROOT / "scenarios" / "smoke.yaml"),
+        "--set", "workload.source=trace", "--set", f"workload.trace.path={trace}", "-q", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert f"{trace}:2" in proc.stderr and "Traceback" not in proc.stderr
+    skipped = edgesplit(
+        "scenario", "run", str(ROOT / "scenarios" / "smoke.yaml"), "--set", "workload.source=trace",
+        "--set", f"workload.trace.path={trace}", "--set", "workload.trace.skip_bad_lines=true", "-q", cwd=tmp_path,
+    )  # fmt: skip
+    assert skipped.returncode == 0, skipped.stderr
+    summary = (tmp_path / "runs" / "smoke" / "summary.json").read_text()
+    assert '"skipped_lines": 1' in summary and '"submitted": 1' in summary

@@ -132,3 +132,16 @@ def test_records_and_summary_are_written(tmp_path: Path) -> None:
 
     back = read_records(tmp_path)
     assert list(back["task"]) == result.columns["task"]
+
+
+def test_idle_meter_shares_add_up_to_power_times_time() -> None:
+    from edgesplit.model.energy import IdleMeter
+
+    meter = IdleMeter(2.0)
+    a = meter.begin(1.0)  # 0-1 s: nobody in flight -> unattributed 2 J
+    b = meter.begin(2.0)  # 1-2 s: a alone -> a gets 2 J
+    share_a = meter.end(4.0, a)  # 2-4 s: a and b -> 2 J each
+    share_b = meter.end(5.0, b)  # 4-5 s: b alone -> 2 J
+    meter.advance(6.0)  # 5-6 s: unattributed 2 J
+    assert (share_a, share_b, meter.unattributed_j) == pytest.approx((4.0, 4.0, 4.0))
+    assert share_a + share_b + meter.unattributed_j == pytest.approx(meter.total_j) == pytest.approx(12.0)
