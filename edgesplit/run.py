@@ -32,15 +32,18 @@ def device_clocks(sc: Scenario) -> list[float]:
     return [g.resolve().cpu_hz for g in sc.fleet.devices for _ in range(g.count)]
 
 
-def prepare(sc: Scenario, observers: Sequence[RunObserver] = ()) -> SimEngine:
-    """Build the engine for `sc` without running it."""
+def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy: bool = False) -> SimEngine:
+    """Build the engine for `sc` without running it. With `external_policy` the engine has no policy: the caller
+    places every released task with `engine.advance()` / `engine.decide(target)` (how RL environments drive it)."""
     if sc.engine.kind != "sim":
         raise UserError(f"engine.kind {sc.engine.kind!r} is not available in this version; use 'sim'")
-    if sc.policy.kind == "learned":
+    if sc.policy.kind == "learned" and not external_policy:
         raise UserError("policy kind 'learned' needs the RL agents, which this version does not ship yet")
     with gc_paused():
         workload: BuiltWorkload = build_workload(sc, device_clocks(sc))
-    policy = make_policy(sc.policy.kind, sc.seed, sc.policy.latency_weight, sc.policy.energy_weight)
+    policy = (
+        None if external_policy else make_policy(sc.policy.kind, sc.seed, sc.policy.latency_weight, sc.policy.energy_weight)
+    )
     return SimEngine(sc, workload, policy, observers)
 
 

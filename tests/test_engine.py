@@ -145,3 +145,20 @@ def test_idle_meter_shares_add_up_to_power_times_time() -> None:
     meter.advance(6.0)  # 5-6 s: unattributed 2 J
     assert (share_a, share_b, meter.unattributed_j) == pytest.approx((4.0, 4.0, 4.0))
     assert share_a + share_b + meter.unattributed_j == pytest.approx(meter.total_j) == pytest.approx(12.0)
+
+
+def test_an_external_driver_makes_the_same_run_as_the_policy() -> None:
+    from edgesplit.policies import make_policy
+    from edgesplit.run import prepare
+
+    sc = load_scenario(SMOKE)
+    reference = run_scenario(sc).columns
+    engine = prepare(sc, external_policy=True)
+    policy = make_policy(sc.policy.kind, sc.seed)
+    engine.start()
+    decisions = 0
+    while (task := engine.advance()) is not None:
+        engine.decide(policy.place(task, engine))
+        decisions += 1
+    assert decisions > 0
+    assert engine.finish().columns == reference

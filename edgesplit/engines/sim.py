@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,7 +52,7 @@ class SimEngine:
         self,
         scenario: Scenario,
         workload: BuiltWorkload,
-        policy: Policy,
+        policy: Policy | None,
         observers: Sequence[RunObserver] = (),
     ) -> None:
         self.scenario = scenario
@@ -71,13 +72,14 @@ class SimEngine:
         self.device_of_task: list[Device] = [self.devices[self.jobs[t.job_uid].device] for t in self.tasks]
         self._pending_parents = [len(t.parents) for t in self.tasks]
         self._idle_mark = [0.0] * len(self.tasks)
-        self._arrived_at_server = [0.0] * len(self.tasks)
         self.decisions = [0] * (len(self.servers) + 1)  # index 0 = local, s + 1 = server s
         self.drop_expired = scenario.workload.deadline.drop_expired
         self.stop_s = scenario.stop.max_time_s if scenario.stop.max_time_s is not None else math.inf
         self.finished = 0
         self._edge_servers = [i for i, kind in enumerate(self.world.server_kind) if kind == "edge"]
         self.pace: float | None = None  # virtual seconds per wall second; None = as fast as possible
+        self.awaiting: deque[Task] = deque()  # released tasks waiting for an external decision (policy None)
+        self._wall0: float | None = None
 
     # -- the event queue -------------------------------------------------------------------------------
 
@@ -88,17 +90,34 @@ class SimEngine:
 
     def run(self) -> RunResult:
         """Process events until none are left or the stop time passes; returns the accounted result."""
-        wall0 = time.perf_counter()
+        if self.policy is None:
+            raise RuntimeError("an engine without a policy is driven with start()/advance()/decide()/finish()")
+        self.start()
+        self.advance()
+        return self.finish()
+
+    def start(self) -> None:
+        """Schedule the job arrivals (once) and tell the observers."""
+        if self._wall0 is not None:
+            return
+        self._wall0 = time.perf_counter()
         for job in self.jobs:
             self.schedule(job.arrival_s, self._job_arrives, job)
         for ob in self.observers:
             ob.on_start(self)
+
+    def advance(self) -> Task | None:
+        """Process events until a released task awaits a decision (an engine built without a policy: the task is
+        returned, answer with `decide`) or the run is over (None). With a policy it runs to the end."""
+        awaiting = self.awaiting
+        if awaiting:
+            return awaiting[0]
         heap, pop, stop_s = self._heap, heapq.heappop, self.stop_s
         observers = self.observers
         every = self.progress_every if observers else 1 << 62
         events = self.events
-        next_report = events + every
-        pace = self.pace
+        next_report = (events // every + 1) * every
+        pace, wall0 = self.pace, self._wall0
         while heap:
             event = pop(heap)
             at = event[0]
@@ -115,12 +134,29 @@ class SimEngine:
                 next_report += every
                 for ob in observers:
                     ob.on_progress(self)
+            if awaiting:
+                self.events = events
+                return awaiting[0]
         self.events = events
-        end_s = self.now if not heap else stop_s
+        return None
+
+    def decide(self, target: int) -> None:
+        """Place the task that `advance` returned: LOCAL or a server index."""
+        task = self.awaiting.popleft()
+        if not LOCAL <= target < len(self.servers):
+            raise ValueError(f"target {target} is neither LOCAL (-1) nor a server index below {len(self.servers)}")
+        self._dispatch(self.now, task, target)
+
+    def finish(self) -> RunResult:
+        """Close the run at its end time (dropping what is unfinished) and build the accounted result."""
+        if self.awaiting:
+            raise RuntimeError(f"{len(self.awaiting)} task(s) still await a decision")
+        self.start()
+        end_s = self.now if not self._heap else self.stop_s
         self.now = end_s
         self._close(end_s)
-        result = RunResult.build(self, wall_s=time.perf_counter() - wall0)
-        for ob in observers:
+        result = RunResult.build(self, wall_s=time.perf_counter() - self._wall0)
+        for ob in self.observers:
             ob.on_progress(self)
             ob.on_end(self, result)
         return result
@@ -138,7 +174,8 @@ class SimEngine:
     # -- task life cycle -------------------------------------------------------------------------------
 
     def _job_arrives(self, now: float, job: Job) -> None:
-        self.policy.on_job(job, self)
+        if self.policy is not None:
+            self.policy.on_job(job, self)
         for task in job.tasks:
             if not task.parents:
                 self._release(now, task)
@@ -154,7 +191,17 @@ class SimEngine:
         if self.drop_expired and now > self.jobs[task.job_uid].deadline_s:
             self._end(now, uid, DROPPED, "deadline passed before the task was released")
             return
-        target = LOCAL if task.pin == "local" else self.policy.place(task, self)
+        if task.pin == "local":
+            self._dispatch(now, task, LOCAL)
+        elif self.policy is None:
+            self.awaiting.append(task)
+        else:
+            self._dispatch(now, task, self.policy.place(task, self))
+
+    def _dispatch(self, now: float, task: Task, target: int) -> None:
+        uid = task.uid
+        tab = self.table
+        dev = self.device_of_task[uid]
         tab.target[uid] = target
         self.decisions[target + 1] += 1
         if target == LOCAL:
