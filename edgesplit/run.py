@@ -41,9 +41,8 @@ def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy
         raise UserError("policy kind 'learned' needs the RL agents, which this version does not ship yet")
     with gc_paused():
         workload: BuiltWorkload = build_workload(sc, device_clocks(sc))
-    policy = (
-        None if external_policy else make_policy(sc.policy.kind, sc.seed, sc.policy.latency_weight, sc.policy.energy_weight)
-    )
+    p = sc.policy
+    policy = None if external_policy else make_policy(p.kind, sc.seed, p.latency_weight, p.energy_weight)
     return SimEngine(sc, workload, policy, observers)
 
 

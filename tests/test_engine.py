@@ -94,9 +94,7 @@ def test_same_seed_same_records_other_seed_different() -> None:
 
 def test_lossy_link_fails_tasks_and_drops_descendants_with_reasons() -> None:
     result = run_scenario(
-        load_scenario(
-            SMOKE, ["policy.kind=edge", "network.cells.0.loss=0.6", "network.cells.0.max_retries=1"]
-        )
+        load_scenario(SMOKE, ["policy.kind=edge", "network.cells.0.loss=0.6", "network.cells.0.max_retries=1"])
     )
     t = result.summary["tasks"]
     assert t["failed"] > 0 and t["dropped"] > 0

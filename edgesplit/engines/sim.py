@@ -294,9 +294,7 @@ class SimEngine:
             for ob in self.observers:
                 ob.on_task_end(self, uid)
         if outcome != COMPLETED and propagate:
-            self._drop_descendants(
-                now, task, "an ancestor failed" if outcome == FAILED else "an ancestor was dropped"
-            )
+            self._drop_descendants(now, task, "an ancestor failed" if outcome == FAILED else "an ancestor was dropped")
 
     def _drop_descendants(self, now: float, task: Task, reason: str) -> None:
         tab = self.table
@@ -360,13 +358,7 @@ class SimEngine:
         hop = self.world.hops[target]
         up = link.estimate_s(dev.sender, task.input_bytes * 8.0, self.now) if task.input_bytes else 0.0
         down = task.output_bytes * 8.0 / link.figures.downlink_rate_bps
-        return (
-            up
-            + down
-            + 2 * link.figures.latency_s
-            + hop.seconds(task.input_bytes)
-            + hop.seconds(task.output_bytes)
-        )
+        return up + down + 2 * link.figures.latency_s + hop.seconds(task.input_bytes) + hop.seconds(task.output_bytes)
 
     def core_free(self, task: Task, target: int) -> list[float]:
         return (self._device_of(task) if target == LOCAL else self.servers[target]).core_free
@@ -386,11 +378,5 @@ class SimEngine:
         free = server.core_free[0]
         start = free if free > arrive else arrive
         down = task.output_bytes * 8.0 / fig.downlink_rate_bps
-        finish = (
-            start
-            + task.cycles * server.seconds_per_cycle
-            + hop.seconds(task.output_bytes)
-            + fig.latency_s
-            + down
-        )
+        finish = start + task.cycles * server.seconds_per_cycle + hop.seconds(task.output_bytes) + fig.latency_s + down
         return finish, dev.profile.tx_power_w * up + dev.profile.rx_power_w * down

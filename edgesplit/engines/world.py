@@ -60,9 +60,7 @@ def build_world(sc: Scenario, schedule: Schedule) -> World:
             distance = lo_hi[0] if lo_hi[0] == lo_hi[1] else placement.uniform(*lo_hi)
             name = g.name if g.count == 1 else f"{g.name}-{k}"
             dev = Device(len(devices), name, g.name, profile, cell, distance)
-            dev.sender = uplinks[cell].add_sender(
-                profile.tx_power_w, path_gain(distance, pl.intercept_db, pl.slope_db)
-            )
+            dev.sender = uplinks[cell].add_sender(profile.tx_power_w, path_gain(distance, pl.intercept_db, pl.slope_db))
             devices.append(dev)
 
     servers: list[Node] = []
