@@ -45,15 +45,21 @@ def headline_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         rows.append((label, "-" if value is None else fmt.format(value)))
+    if "cascade" in summary:
+        c = summary["cascade"]
+        rows += [
+            ("cascade accuracy", f"{c['accuracy']:.2%}"),
+            ("cache hit ratio", f"{c['cache_hit_ratio']:.1%}"),
+            ("model B ratio", f"{c['b_invocation_ratio']:.1%}"),
+            ("correct per joule", f"{c['correct_per_joule']:.3f}"),
+        ]
     return rows
 
 
 def load_summary(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "summary.json"
     if not path.is_file():
-        raise UserError(
-            f"{run_dir} is not a run directory (no summary.json); make one with `edgesplit scenario run`"
-        )
+        raise UserError(f"{run_dir} is not a run directory (no summary.json); make one with `edgesplit scenario run`")
     return json.loads(path.read_text())
 
 
@@ -114,9 +120,7 @@ def plot_run(run_dir: Path, latency: list[float] | np.ndarray, summary: dict[str
     """The two standard plots of one run, written next to its records."""
     return [
         plot_latency_cdf({summary["policy"]: np.asarray(latency, dtype=float)}, run_dir / "latency_cdf.png"),
-        plot_energy_breakdown(
-            {summary["policy"]: summary["energy_j"]["device_by_class"]}, run_dir / "energy.png"
-        ),
+        plot_energy_breakdown({summary["policy"]: summary["energy_j"]["device_by_class"]}, run_dir / "energy.png"),
     ]
 
 
@@ -134,9 +138,7 @@ def compare(run_dirs: list[Path], out_dir: Path) -> tuple[list[str], list[list[s
     columns = [dict(headline_rows(s)) for _, s in summaries.values()]
     rows = [[label, *(c[label] for c in columns)] for label, _, _ in HEADLINE]
     out_dir.mkdir(parents=True, exist_ok=True)
-    latencies = {
-        label: np.asarray(read_records(d)["latency_s"], dtype=float) for label, (d, _) in summaries.items()
-    }
+    latencies = {label: np.asarray(read_records(d)["latency_s"], dtype=float) for label, (d, _) in summaries.items()}
     energy = {label: s["energy_j"]["device_by_class"] for label, (_, s) in summaries.items()}
     plots = [
         plot_latency_cdf(latencies, out_dir / "latency_cdf.png"),

@@ -172,9 +172,7 @@ def _columns(engine: SimEngine) -> dict[str, list[Any]]:
     finish, release = tab.finish_s, tab.release_s
     # Device compute energy is the task's own only when it ran locally; on a server it is the server's.
     device_compute = [e if g == -1 else 0.0 for e, g in zip(tab.compute_j, tab.target, strict=True)]
-    latency = [
-        f - r if o == COMPLETED else math.nan for f, r, o in zip(finish, release, outcome, strict=True)
-    ]
+    latency = [f - r if o == COMPLETED else math.nan for f, r, o in zip(finish, release, outcome, strict=True)]
     deadline = [j.deadline_s for j in jobs]
     return {
         "task": [t.uid for t in tasks],
@@ -194,18 +192,14 @@ def _columns(engine: SimEngine) -> dict[str, list[Any]]:
         "network_s": list(tab.network_s),
         "compute_s": list(tab.compute_s),
         "deadline_s": deadline,
-        "deadline_missed": [
-            o == COMPLETED and f > d for o, f, d in zip(outcome, finish, deadline, strict=True)
-        ],
+        "deadline_missed": [o == COMPLETED and f > d for o, f, d in zip(outcome, finish, deadline, strict=True)],
         "cycles": [t.cycles for t in tasks],
         "input_bytes": [t.input_bytes for t in tasks],
         "output_bytes": [t.output_bytes for t in tasks],
         "device_compute_j": device_compute,
         "device_radio_j": list(tab.radio_j),
         "device_idle_j": list(tab.idle_j),
-        "device_energy_j": [
-            c + r + i for c, r, i in zip(device_compute, tab.radio_j, tab.idle_j, strict=True)
-        ],
+        "device_energy_j": [c + r + i for c, r, i in zip(device_compute, tab.radio_j, tab.idle_j, strict=True)],
         "server_energy_j": list(tab.server_j),
         "trace_status": [t.status for t in tasks],
     }
@@ -287,9 +281,32 @@ def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> di
         "offload_ratio": (n_placed - placed["local"]) / n_placed if n_placed else 0.0,
         "placements": dict(sorted(placed.items())),
         "energy_j": energy,
+        **_meta_summary(engine, energy),
         "sim_time_s": engine.now,
         "events": engine.events,
         "wall_s": wall_s,
+    }
+
+
+def _meta_summary(engine: SimEngine, energy: dict[str, Any]) -> dict[str, Any]:
+    """A `cascade` section when the jobs carry cascade outcomes: hit and B ratios, accuracy, accuracy per joule."""
+    metas = [(j, j.meta) for j in engine.jobs if j.meta is not None and "correct" in j.meta]
+    if not metas:
+        return {}
+    outcome = engine.table.outcome
+    served = [m for j, m in metas if all(outcome[t.uid] == COMPLETED for t in j.tasks)]
+    correct = sum(1 for m in served if m["correct"])
+    n = len(metas)
+    return {
+        "cascade": {
+            "requests": n,
+            "served": len(served),
+            "cache_hit_ratio": sum(1 for _, m in metas if m["cache_hit"]) / n,
+            "b_invocation_ratio": sum(1 for _, m in metas if m["b_invoked"]) / n,
+            "accuracy": correct / n,
+            "device_energy_per_request_j": energy["device_total"] / n,
+            "correct_per_joule": correct / energy["device_total"] if energy["device_total"] else 0.0,
+        }
     }
 
 

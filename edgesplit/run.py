@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from edgesplit.engines.sim import RunObserver, SimEngine
 from edgesplit.errors import UserError
+from edgesplit.model.profiles import Profile
 from edgesplit.policies import make_policy
 from edgesplit.results import RunResult
 from edgesplit.scenario import Scenario
@@ -27,9 +28,9 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def device_clocks(sc: Scenario) -> list[float]:
-    """Clock rate of every device in fleet order (what the workload builder needs to map jobs)."""
-    return [g.resolve().cpu_hz for g in sc.fleet.devices for _ in range(g.count)]
+def device_profiles(sc: Scenario) -> list[Profile]:
+    """The profile of every device in fleet order (what the workload builder needs to map jobs)."""
+    return [g.resolve() for g in sc.fleet.devices for _ in range(g.count)]
 
 
 def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy: bool = False) -> SimEngine:
@@ -40,7 +41,7 @@ def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy
     if sc.policy.kind == "learned" and not external_policy:
         raise UserError("policy kind 'learned' needs the RL agents, which this version does not ship yet")
     with gc_paused():
-        workload: BuiltWorkload = build_workload(sc, device_clocks(sc))
+        workload: BuiltWorkload = build_workload(sc, device_profiles(sc))
     p = sc.policy
     policy = None if external_policy else make_policy(p.kind, sc.seed, p.latency_weight, p.energy_weight)
     return SimEngine(sc, workload, policy, observers)

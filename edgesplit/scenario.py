@@ -12,9 +12,7 @@ from edgesplit.errors import UserError
 from edgesplit.model.profiles import BUILTIN, Profile, get_profile
 from edgesplit.units import Distance, Duration, Energy, Frequency, Power, Rate, Size, Work
 
-PolicyKind = Literal[
-    "local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft", "learned"
-]
+PolicyKind = Literal["local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft", "learned"]
 
 
 class Strict(BaseModel):
@@ -150,9 +148,7 @@ class TraceSpec(Strict):
     @classmethod
     def _exists(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
-            raise ValueError(
-                f"trace file {str(v)!r} does not exist (relative paths start from the current directory)"
-            )
+            raise ValueError(f"trace file {str(v)!r} does not exist (relative paths start from the current directory)")
         return v
 
 
@@ -173,6 +169,23 @@ class SyntheticSpec(Strict):
     offload_cycles: Work = Field(1e8, gt=0)
     input_bytes: Size = Field(100e3, ge=0)
     output_bytes: Size = Field(100.0, ge=0)
+
+
+class CascadeSpec(Strict):
+    """Image-classification requests served by a trained, memoised CNN cascade (`edgesplit cascade train`).
+
+    Requests arrive as a Poisson stream at `rate_per_s`, round-robin over the devices; each sample appears
+    1 + `duplicates` times on average (repeats perturbed by `perturb`). Model A and the memo cache run on the
+    device; model B runs when A is unsure, on the device (`model_b: device`) or where the policy sends it.
+    """
+
+    checkpoint: Path = Path("runs/cascade")
+    requests: int = Field(1000, gt=0)
+    duplicates: float = Field(0.0, ge=0)
+    perturb: Literal["none", "flip", "brightness"] = "none"
+    rate_per_s: float = Field(10.0, gt=0)
+    model_b: Literal["device", "offload"] = "offload"
+    cache_capacity: int = Field(10_000, gt=0)
 
 
 class CyclesModel(Strict):
@@ -208,14 +221,24 @@ class ArrivalModel(Strict):
 
 
 class Workload(Strict):
-    source: Literal["trace", "synthetic"] = "trace"
+    source: Literal["trace", "synthetic", "cascade"] = "trace"
     trace: TraceSpec = TraceSpec()
     synthetic: SyntheticSpec = SyntheticSpec()
+    cascade: CascadeSpec = CascadeSpec()
     arrival: ArrivalModel = ArrivalModel()
     mapping: Literal["round-robin", "random", "hash"] = "round-robin"
     cycles: CyclesModel = CyclesModel()
     data: DataModel = DataModel()
     deadline: DeadlineModel = DeadlineModel()
+
+    @model_validator(mode="after")
+    def _cascade_checkpoint_exists(self) -> Workload:
+        if self.source == "cascade" and not (self.cascade.checkpoint / "cascade.json").is_file():
+            raise ValueError(
+                f"cascade.checkpoint {str(self.cascade.checkpoint)!r} holds no trained cascade (cascade.json);"
+                " make one with `edgesplit cascade train --out DIR`"
+            )
+        return self
 
 
 class PolicySpec(Strict):
@@ -260,18 +283,14 @@ class Scenario(Strict):
         cells = {c.name for c in self.network.cells}
         for i, g in enumerate(self.fleet.devices):
             if g.cell is not None and g.cell not in cells:
-                raise ValueError(
-                    f"fleet.devices[{i}].cell {g.cell!r} is not a cell in network.cells ({sorted(cells)})"
-                )
+                raise ValueError(f"fleet.devices[{i}].cell {g.cell!r} is not a cell in network.cells ({sorted(cells)})")
         names = [g.name for g in self.fleet.devices] + [e.name for e in self.fleet.edge_servers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"device group and edge server names must be unique; repeated: {dupes}")
         needs_remote = self.policy.kind not in ("local",)
         if needs_remote and not self.fleet.edge_servers and self.fleet.cloud is None:
-            raise ValueError(
-                f"policy {self.policy.kind!r} offloads, but the fleet has no edge server and no cloud"
-            )
+            raise ValueError(f"policy {self.policy.kind!r} offloads, but the fleet has no edge server and no cloud")
         if self.policy.kind == "learned" and self.policy.checkpoint is None:
             raise ValueError("policy kind 'learned' needs policy.checkpoint")
         return self
@@ -302,9 +321,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
         last = i == len(keys) - 1
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise UserError(
-                    f"--set {path}: {'.'.join(keys[:i]) or 'top'} is a list; {key!r} is not an index in it"
-                )
+                raise UserError(f"--set {path}: {'.'.join(keys[:i]) or 'top'} is a list; {key!r} is not an index in it")
             key_or_index: Any = int(key)
         elif isinstance(node, dict):
             key_or_index = key
@@ -353,11 +370,7 @@ def _format_errors(err: ValidationError, source: str, root: yaml.Node | None, ov
         elif e["type"] == "missing":
             msg = "required field is missing"
         got = e.get("input")
-        shown = (
-            ""
-            if e["type"] in ("missing", "extra_forbidden") or isinstance(got, dict | list)
-            else f" (got {got!r})"
-        )
+        shown = "" if e["type"] in ("missing", "extra_forbidden") or isinstance(got, dict | list) else f" (got {got!r})"
         lines.append(f"{where}: {dotted}: {msg}{shown}")
     return "\n".join(lines)
 

@@ -205,7 +205,7 @@ class SimEngine:
         tab.target[uid] = target
         self.decisions[target + 1] += 1
         if target == LOCAL:
-            start, end, energy = dev.reserve(now, task.cycles)
+            start, end, energy = dev.reserve(now, dev.cycles_of(task))
             tab.start_s[uid] = start
             tab.queue_s[uid] = start - now
             tab.compute_s[uid] = end - start
@@ -258,7 +258,7 @@ class SimEngine:
         tab = self.table
         task = self.tasks[uid]
         server = self.servers[tab.target[uid]]
-        start, end, energy = server.reserve(now, task.cycles)
+        start, end, energy = server.reserve(now, server.cycles_of(task))
         tab.start_s[uid] = start
         tab.queue_s[uid] = start - now
         tab.compute_s[uid] = end - start
@@ -348,7 +348,7 @@ class SimEngine:
 
     def compute_s(self, task: Task, target: int) -> float:
         node = self._device_of(task) if target == LOCAL else self.servers[target]
-        return task.cycles * node.seconds_per_cycle
+        return node.cycles_of(task) * node.seconds_per_cycle
 
     def transfer_s(self, task: Task, target: int) -> float:
         if target == LOCAL:
@@ -368,7 +368,8 @@ class SimEngine:
         dev = self._device_of(task)
         if target == LOCAL:
             start = dev.earliest_start(now)
-            return start + task.cycles * dev.seconds_per_cycle, task.cycles * dev.joules_per_cycle
+            cycles = dev.cycles_of(task)
+            return start + cycles * dev.seconds_per_cycle, cycles * dev.joules_per_cycle
         server = self.servers[target]
         link = self.world.uplinks[dev.cell]
         fig = link.figures
@@ -378,5 +379,6 @@ class SimEngine:
         free = server.core_free[0]
         start = free if free > arrive else arrive
         down = task.output_bytes * 8.0 / fig.downlink_rate_bps
-        finish = start + task.cycles * server.seconds_per_cycle + hop.seconds(task.output_bytes) + fig.latency_s + down
+        compute = server.cycles_of(task) * server.seconds_per_cycle
+        finish = start + compute + hop.seconds(task.output_bytes) + fig.latency_s + down
         return finish, dev.profile.tx_power_w * up + dev.profile.rx_power_w * down

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from typing import TYPE_CHECKING
 
 from edgesplit.model.energy import IdleMeter
 from edgesplit.model.profiles import Profile
+
+if TYPE_CHECKING:
+    from edgesplit.workload.dag import Task
 
 
 class Node:
@@ -31,6 +35,7 @@ class Node:
         "tasks",
         "seconds_per_cycle",
         "joules_per_cycle",
+        "cycles_per_flop",
         "alive",
     )
 
@@ -47,7 +52,12 @@ class Node:
         self.tasks = 0
         self.seconds_per_cycle = 1.0 / profile.cpu_hz
         self.joules_per_cycle = profile.compute_energy_j(1.0)  # both energy models are linear in cycles
+        self.cycles_per_flop = 1.0 / profile.flops_per_cycle
         self.alive = True
+
+    def cycles_of(self, task: Task) -> float:
+        """Cycles `task` takes here: its own cycle count, or its FLOPs at this node's flops per cycle (DNN tasks)."""
+        return task.flops * self.cycles_per_flop if task.flops else task.cycles
 
     def earliest_start(self, now: float) -> float:
         free = self.core_free[0]
@@ -84,9 +94,7 @@ class Device(Node):
 
     __slots__ = ("cell", "sender", "tx_j", "rx_j", "offloaded", "distance_m")
 
-    def __init__(
-        self, index: int, name: str, group: str, profile: Profile, cell: int, distance_m: float
-    ) -> None:
+    def __init__(self, index: int, name: str, group: str, profile: Profile, cell: int, distance_m: float) -> None:
         super().__init__(index, name, group, profile)
         self.cell = cell
         self.sender = -1

@@ -14,6 +14,7 @@ from edgesplit.workload.dag import Job, Task, link_children, upward_ranks
 from edgesplit.workload.synthetic import chain_jobs, poisson_jobs
 
 if TYPE_CHECKING:
+    from edgesplit.model.profiles import Profile
     from edgesplit.scenario import Scenario
     from edgesplit.workload.alibaba import TraceJob
 
@@ -24,9 +25,7 @@ class BuiltWorkload:
 
     jobs: list[Job]
     tasks: list[Task]
-    source: (
-        str  # one line for the summary, e.g. "alibaba-v2018 trace file X" or "generator calibrated to ..."
-    )
+    source: str  # one line for the summary, e.g. "alibaba-v2018 trace file X" or "generator calibrated to ..."
     real_trace: bool
     repair: dict[str, int] = field(default_factory=dict)
 
@@ -45,15 +44,17 @@ def fetched_trace() -> Path | None:
     return None
 
 
-def build_workload(sc: Scenario, device_hz: list[float]) -> BuiltWorkload:
-    """Jobs for `sc`, mapped onto devices whose clock rates are `device_hz` (index = device)."""
+def build_workload(sc: Scenario, devices: list[Profile]) -> BuiltWorkload:
+    """Jobs for `sc`, mapped onto `devices` (their profiles, index = device)."""
     w = sc.workload
-    n_dev = len(device_hz)
+    n_dev = len(devices)
+    device_hz = [p.cpu_hz for p in devices]
+    if w.source == "cascade":
+        jobs = _cascade_jobs(sc, devices)
+        return _finish(sc, jobs, device_hz, f"cascade requests from {w.cascade.checkpoint}", real=False, repair={})
     if w.source == "synthetic" and w.synthetic.kind == "chain":
         s = w.synthetic
-        jobs = chain_jobs(
-            n_dev, s.iterations, s.local_cycles, s.offload_cycles, s.input_bytes, s.output_bytes
-        )
+        jobs = chain_jobs(n_dev, s.iterations, s.local_cycles, s.offload_cycles, s.input_bytes, s.output_bytes)
         return _finish(sc, jobs, device_hz, "synthetic chain per device", real=False, repair={})
     if w.source == "synthetic" and w.synthetic.kind == "poisson":
         rng = random.Random(f"{sc.seed}:poisson")
@@ -95,6 +96,37 @@ def _trace_jobs(sc: Scenario) -> tuple[list[TraceJob], str, bool, dict[str, int]
     jobs = calibrated.generate_jobs(n, seed=sc.seed)
     why = "no real trace file found" if w.source == "trace" else "synthetic source"
     return jobs, f"generator calibrated to Alibaba v2018 statistics ({why})", False, {}
+
+
+def _cascade_jobs(sc: Scenario, devices: list[Profile]) -> list[Job]:
+    """One job per request of a trained, memoised cascade: model A (with the cache lookup) on the device, then
+    model B when A was unsure, on the device or wherever the policy sends it with the image as upload."""
+    from edgesplit.cascade.workload import cascade_requests
+
+    c = sc.workload.cascade
+    requests = cascade_requests(
+        c.checkpoint, c.duplicates, c.perturb, c.requests, seed=sc.seed, capacity=c.cache_capacity
+    )
+    rng = random.Random(f"{sc.seed}:cascade-arrivals")
+    jobs: list[Job] = []
+    uid = 0
+    t = 0.0
+    for j, r in enumerate(requests):
+        t += rng.expovariate(c.rate_per_s)
+        device = j % len(devices)
+        per_cycle = devices[device].flops_per_cycle
+        flops_a = r.hash_ops + (0 if r.cache_hit else r.flops_a)
+        tasks = [Task(uid, j, "A", flops_a / per_cycle, 0.0, 0.0, flops=flops_a, pin="local")]
+        if r.b_invoked:
+            pin = "local" if c.model_b == "device" else None
+            b = Task(
+                uid + 1, j, "B", r.flops_b / per_cycle, r.input_bytes, 40.0, flops=r.flops_b, parents=[uid], pin=pin
+            )
+            tasks.append(b)
+        uid += len(tasks)
+        meta = {"cache_hit": r.cache_hit, "b_invoked": r.b_invoked, "correct": r.correct, "repeat": r.repeat}
+        jobs.append(Job(j, f"req{r.request_id}", t, device, tasks, meta=meta))
+    return jobs
 
 
 def _bytes(sc: Scenario, cycles: float) -> tuple[float, float]:
@@ -167,7 +199,5 @@ def _finish(
         for t in job.tasks:
             t.priority = ranks[t.uid]
         factor = w.deadline.factor
-        job.deadline_s = (
-            math.inf if factor is None else job.arrival_s + factor * max(ranks.values(), default=0.0)
-        )
+        job.deadline_s = math.inf if factor is None else job.arrival_s + factor * max(ranks.values(), default=0.0)
     return BuiltWorkload(jobs, tasks, source, real, repair)

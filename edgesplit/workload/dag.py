@@ -15,7 +15,7 @@ class Task:
     """One schedulable unit of work.
 
     `uid` is unique in the whole workload and indexes every engine table. `parents` and `children`
-    hold uids. Sizes are in cycles and bytes; `pin` forces a placement ("local") regardless of policy.
+    hold uids. Sizes are in cycles (or FLOPs) and bytes; `pin` forces a placement ("local") regardless of policy.
     """
 
     uid: int
@@ -24,6 +24,7 @@ class Task:
     cycles: float
     input_bytes: float
     output_bytes: float
+    flops: float = 0.0  # DNN tasks: FLOPs, turned into cycles by each node's flops per cycle (then `cycles` is unused)
     parents: list[int] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
     priority: float = 0.0
@@ -43,6 +44,7 @@ class Job:
     device: int
     tasks: list[Task]
     deadline_s: float = float("inf")
+    meta: dict[str, object] | None = None  # per-job facts a workload wants in the summary (e.g. cascade outcomes)
 
 
 def topological_order(tasks: Sequence[Task]) -> list[Task]:
