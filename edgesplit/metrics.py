@@ -6,13 +6,13 @@ runs in one process, or a test, never share series.
 Two kinds of metrics:
 
 * Fleet metrics (energy, battery, latency, outcomes, queues, utilisation, links, offload decisions, simulated
-  time) describe the engine's state. `MetricsObserver` builds a `FleetSnapshot` from the engine every
-  `progress_every` events (a few times a second in paced runs) and at the end, and publishes it; a scrape
-  serves the latest snapshot. The hot path (`on_task_end`) only appends the task's uid to a list, so the cost
-  per task is one list append; the batch is folded into counters and the latency histogram at the next
-  snapshot. Snapshots are plain picklable data: an engine that runs in several processes (the Ray engine)
-  builds one per shard, and the driver, which alone runs the exporter, publishes `merge_snapshots(...)` of
-  them, so one scrape target shows the whole fleet.
+  time) describe the engine's state. `MetricsObserver` builds a `FleetSnapshot` from the engine on its
+  progress calls (at most every `min_interval_s` = 0.5 wall seconds) and at the end, and publishes it; a
+  scrape serves the latest snapshot. The hot path (`on_task_end`) only appends to three unboxed arrays; the
+  batch is folded into the counters and the latency histogram with numpy at the next snapshot.
+  Snapshots are plain picklable data: an engine that runs in several processes (the Ray engine) builds one
+  per shard, and the driver, which alone runs the exporter, publishes `merge_snapshots(...)` of them, so
+  one scrape target shows the whole fleet.
 * Component metrics (memo cache, cascade model B, RPC) are ordinary prometheus-client counters and histograms
   that those parts update as things happen, through `FleetMetrics.record_cache`, `record_cascade_b` and
   `record_rpc`; `metrics_of(engine)` finds the `FleetMetrics` of a running engine.
@@ -30,10 +30,14 @@ import bisect
 import heapq
 import math
 import threading
+import time
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from edgesplit.engines.sim import SimEngine
+    from edgesplit.model.entities import Node
 
 DEFAULT_TOP_DEVICES = 20
 COMPONENTS = ("compute", "radio", "idle")
@@ -205,12 +210,8 @@ FLEET_METRICS: tuple[FleetMetric, ...] = (
     ),
     FleetMetric("edgesplit_sim_time_seconds", "gauge", "Simulated (virtual) time of the run.", (), "max"),
     FleetMetric("edgesplit_sim_events_total", "counter", "Events the engine has processed.", ()),
-    FleetMetric(
-        "edgesplit_sim_pace_ratio", "gauge", "Virtual seconds per wall second (0: unpaced).", (), "max"
-    ),
-    FleetMetric(
-        "edgesplit_run_finished", "gauge", "1 once the run has ended and its summary is final.", (), "min"
-    ),
+    FleetMetric("edgesplit_sim_pace_ratio", "gauge", "Virtual seconds per wall second (0: unpaced).", (), "max"),
+    FleetMetric("edgesplit_run_finished", "gauge", "1 once the run has ended and its summary is final.", (), "min"),
 )
 LATENCY_METRIC = "edgesplit_task_latency_seconds"
 LATENCY_LABELS = ("policy", "placement", "device_class")
@@ -288,9 +289,7 @@ class _FleetCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         snap = self.snapshot  # one reference read: a snapshot is never modified once published
         if snap.info:
-            info = InfoMetricFamily(
-                "edgesplit_run", "The run being exported (scenario, policy, engine, seed)."
-            )
+            info = InfoMetricFamily("edgesplit_run", "The run being exported (scenario, policy, engine, seed).")
             info.add_metric([], snap.info)
             yield info
         for spec in FLEET_METRICS:
@@ -331,15 +330,11 @@ class FleetMetrics:
         if process_metrics:
             ProcessCollector(registry=self.registry)  # process_cpu_seconds_total etc. of this run
         r = self.registry
-        self.cache_hits = Counter(
-            "edgesplit_cache_hits", "Memo cache look-ups that hit.", ["cache"], registry=r
-        )
-        self.cache_misses = Counter(
-            "edgesplit_cache_misses", "Memo cache look-ups that missed.", ["cache"], registry=r
-        )
+        self.cache_hits = Counter("edgesplit_cache_hits", "Memo cache look-ups that hit.", ["cache"], registry=r)
+        self.cache_misses = Counter("edgesplit_cache_misses", "Memo cache look-ups that missed.", ["cache"], registry=r)
         self.cascade_b_invocations = Counter(
-            "edgesplit_cascade_b_invocations",
-            "Inputs the cascade sent on to its second (larger) model B.",
+            "edgesplit_cascade_second_model_invocations",
+            "Inputs the cascade sent on to its second, larger model (model B).",
             ["cascade"],
             registry=r,
         )
@@ -384,9 +379,7 @@ class FleetMetrics:
         """Count `n` inputs that the cascade passed to its model B."""
         self.cascade_b_invocations.labels(cascade).inc(n)
 
-    def record_rpc(
-        self, method: str, code: str, sent_bytes: int, received_bytes: int, seconds: float
-    ) -> None:
+    def record_rpc(self, method: str, code: str, sent_bytes: int, received_bytes: int, seconds: float) -> None:
         """Count one RPC of `method` that ended with status `code`, its payload bytes and round-trip time."""
         self.rpc_requests.labels(method, code).inc()
         self.rpc_bytes.labels(method, "sent").inc(sent_bytes)
@@ -406,7 +399,7 @@ class FleetMetrics:
         names |= {
             "edgesplit_cache_hits_total",
             "edgesplit_cache_misses_total",
-            "edgesplit_cascade_b_invocations_total",
+            "edgesplit_cascade_second_model_invocations_total",
             "edgesplit_rpc_requests_total",
             "edgesplit_rpc_bytes_total",
         }
@@ -414,150 +407,200 @@ class FleetMetrics:
 
 
 class MetricsObserver(RunObserver):
-    """Fills a FleetMetrics from a running SimEngine: cheap per task, a full snapshot every progress call."""
+    """Fills a FleetMetrics from a running SimEngine: three appends per task, a snapshot now and then.
 
-    def __init__(self, metrics: FleetMetrics | None = None) -> None:
+    `min_interval_s` throttles snapshots on the engine's progress calls (every `progress_every` events, or a
+    few times a second when paced) to at most one per that many wall seconds; scrapes come seconds apart, so
+    0.5 s keeps each scrape (1 to 15 s apart) fresh. The end of the run always publishes the final, exact snapshot.
+    """
+
+    def __init__(self, metrics: FleetMetrics | None = None, min_interval_s: float = 0.5) -> None:
         self.metrics = metrics if metrics is not None else FleetMetrics()
-        self._ended: list[int] = []
+        self.min_interval_s = min_interval_s
         self.snapshots = 0
+        # The tasks that ended since the last fold: uid, end and release time, read from the task's record while
+        # it is still in the CPU cache and kept unboxed (reading boxed floats later costs a cache miss each).
+        self._ended, self._finish, self._release = array("q"), array("d"), array("d")
+        self._last_publish = -math.inf
 
     # -- engine hooks -----------------------------------------------------------------------------------
 
     def on_start(self, engine: SimEngine) -> None:
         sc = engine.scenario
         self.policy = sc.policy.kind
-        self.info = {
-            "scenario": sc.name,
-            "policy": sc.policy.kind,
-            "engine": sc.engine.kind,
-            "seed": str(sc.seed),
-        }
-        classes = sorted({d.group for d in engine.devices})
-        self.classes = classes
-        cls_index = {c: i for i, c in enumerate(classes)}
-        self.cls_of_task = [cls_index[d.group] for d in engine.device_of_task]
-        self.deadline_of_task = [engine.jobs[t.job_uid].deadline_s for t in engine.tasks]
+        self.info = {"scenario": sc.name, "policy": sc.policy.kind, "engine": sc.engine.kind, "seed": str(sc.seed)}
+        self.classes = sorted({d.group for d in engine.devices})
+        cls_index = {c: i for i, c in enumerate(self.classes)}
+        self._cls_of_device = [cls_index[d.group] for d in engine.devices]
+        self._batteries = [(d, d.profile.battery_j) for d in engine.devices if d.profile.battery_j is not None]
         kinds = ["local", *engine.world.server_kind]  # by target + 1
         self.placements = sorted(set(kinds), key=("local", "edge", "cloud").index)
-        self.placement_of_target = [self.placements.index(k) for k in kinds]
-        n_cls = len(classes)
-        self.outcomes = [0] * (n_cls * len(OUTCOMES))  # class x (completed, failed, dropped)
-        self.misses = [0] * n_cls
-        nb = len(LATENCY_BUCKETS_S) + 1
-        self.hist = [[[0] * nb for _ in range(n_cls)] for _ in self.placements]
-        self.hist_sum = [[0.0] * n_cls for _ in self.placements]
-        self.down_bytes = [0.0] * len(engine.world.uplinks)
-        self.on_progress(engine)
+        self._targets = [("local", "local")] + [
+            (s.name, k) for s, k in zip(engine.servers, engine.world.server_kind, strict=True)
+        ]
+        self._cells = [engine.scenario.network.cells[link.index].name for link in engine.world.uplinks]
+        # Per-task constants, gathered by uid when tasks end.
+        device = np.array([d.index for d in engine.device_of_task], np.intp)
+        job = np.array([t.job_uid for t in engine.tasks], np.intp)
+        self._task_cls = np.array(self._cls_of_device, np.intp)[device]
+        self._task_cell = np.array([d.cell for d in engine.devices], np.intp)[device]
+        self._task_deadline = np.array([j.deadline_s for j in engine.jobs], float)[job]
+        self._release_s, self._finish_s = engine.table.release_s, engine.table.finish_s  # filled in place
+        self._place_of_target = np.array([self.placements.index(k) for k in kinds], np.intp)
+        n_cls = len(self.classes)
+        self._outcomes = np.zeros((n_cls, len(OUTCOMES)), np.int64)  # by class, outcome code - 1
+        self._misses = np.zeros(n_cls, np.int64)
+        self._hist = np.zeros((len(self.placements), n_cls, len(LATENCY_BUCKETS_S) + 1), np.int64)
+        self._hist_sum = np.zeros((len(self.placements), n_cls))
+        self._down_bytes = np.zeros(len(engine.world.uplinks))
+        self._bounds = np.array(LATENCY_BUCKETS_S)
+        self._publish(engine, finished=False)
 
     def on_task_end(self, engine: SimEngine, uid: int) -> None:
+        # The hot path: three appends. The task's record was just written, so reading it now is cheap; for a
+        # task that did not complete the times are meaningless (release NaN if never released) and ignored.
         self._ended.append(uid)
+        self._finish.append(self._finish_s[uid])
+        self._release.append(self._release_s[uid])
 
     def on_progress(self, engine: SimEngine) -> None:
-        self._fold(engine)
-        self.metrics.publish(self.build_snapshot(engine, finished=False))
+        if time.perf_counter() - self._last_publish >= self.min_interval_s:
+            self._publish(engine, finished=False)
 
     def on_end(self, engine: SimEngine, result: RunResult) -> None:
         self._fold(engine)
         # Tasks dropped at the stop time before their release never pass through on_task_end: recount all.
-        counts = [0] * len(self.outcomes)
-        cls = self.cls_of_task
-        for uid, o in enumerate(engine.table.outcome):
-            counts[cls[uid] * 3 + o - 1] += 1
-        self.outcomes = counts
-        self.metrics.publish(self.build_snapshot(engine, finished=True))
+        outcome = np.fromiter(engine.table.outcome, np.intp, len(engine.tasks))
+        n_cls = len(self.classes)
+        flat = np.bincount(self._task_cls * 3 + outcome - 1, minlength=n_cls * 3)
+        self._outcomes = flat.reshape(n_cls, 3)
+        self._publish(engine, finished=True)
 
     # -- work -------------------------------------------------------------------------------------------
 
+    def _publish(self, engine: SimEngine, finished: bool) -> None:
+        self._fold(engine)
+        self.metrics.publish(self.build_snapshot(engine, finished))
+        self._last_publish = time.perf_counter()
+
     def _fold(self, engine: SimEngine) -> None:
-        """Add the tasks that ended since the last call to the outcome counters and the latency histogram."""
+        """Add the tasks that ended since the last call to the outcome counts and the latency histogram."""
         ended = self._ended
         if not ended:
             return
-        self._ended = []
+        n = len(ended)
+        uids = np.frombuffer(ended, np.int64).astype(np.intp)
+        finish, release = np.frombuffer(self._finish, float), np.frombuffer(self._release, float)
+        self._ended, self._finish, self._release = array("q"), array("d"), array("d")
         tab = engine.table
-        outcome, target, release, finish = tab.outcome, tab.target, tab.release_s, tab.finish_s
-        cls_of, deadline_of = self.cls_of_task, self.deadline_of_task
-        counts, misses, hist, hist_sum = self.outcomes, self.misses, self.hist, self.hist_sum
-        place_of = self.placement_of_target
-        tasks, dev_of, down = engine.tasks, engine.device_of_task, self.down_bytes
-        bounds = LATENCY_BUCKETS_S
-        find = bisect.bisect_left
-        for uid in ended:
-            o = outcome[uid]
-            c = cls_of[uid]
-            counts[c * 3 + o - 1] += 1
-            if o != COMPLETED:
-                continue
-            t = target[uid]
-            end = finish[uid]
-            latency = end - release[uid]
-            p = place_of[t + 1]
-            hist[p][c][find(bounds, latency)] += 1
-            hist_sum[p][c] += latency
-            if end > deadline_of[uid]:
-                misses[c] += 1
-            if t >= 0:
-                down[dev_of[uid].cell] += tasks[uid].output_bytes
+        gather = itemgetter(*ended)
+
+        def col(values: list) -> np.ndarray:
+            return np.fromiter(gather(values) if n > 1 else (gather(values),), np.intp, n)
+
+        outcome = col(tab.outcome)
+        cls = self._task_cls[uids]
+        n_cls = len(self.classes)
+        self._outcomes += np.bincount(cls * 3 + outcome - 1, minlength=n_cls * 3).reshape(n_cls, 3)
+        done = outcome == COMPLETED
+        if not done.any():
+            return
+        uids, cls, finish = uids[done], cls[done], finish[done]
+        latency = finish - release[done]  # = the summary's finish_s - release_s, bit for bit
+        target = col(tab.target)[done]
+        combo = self._place_of_target[target + 1] * n_cls + cls
+        nb = len(LATENCY_BUCKETS_S) + 1
+        bucket = np.searchsorted(self._bounds, latency, side="left")  # first bound >= latency (le semantics)
+        self._hist += np.bincount(combo * nb + bucket, minlength=self._hist.size).reshape(self._hist.shape)
+        self._hist_sum += np.bincount(combo, weights=latency, minlength=self._hist_sum.size).reshape(
+            self._hist_sum.shape
+        )
+        self._misses += np.bincount(cls[finish > self._task_deadline[uids]], minlength=n_cls)
+        remote = target >= 0
+        if remote.any():  # results that came back over the downlink
+            tasks = engine.tasks
+            out_bytes = np.array([tasks[u].output_bytes for u in uids[remote].tolist()], float)
+            cells = self._task_cell[uids[remote]]
+            self._down_bytes += np.bincount(cells, weights=out_bytes, minlength=len(self._down_bytes))
 
     def build_snapshot(self, engine: SimEngine, finished: bool) -> FleetSnapshot:
         """The fleet metrics for the engine's state now (reads the engine, never changes what it computes)."""
         now = engine.now
-        v: dict[str, dict[Labels, float]] = {}
         classes = self.classes
         policy = self.policy
+        n_cls = len(classes)
+        v: dict[str, dict[Labels, float]] = {}
 
+        # Devices: a plain pass over all of them for the class totals, labelled series for the top k only.
+        devices = engine.devices
+        cls_of = self._cls_of_device
+        parts: list[tuple[float, float, float]] = []
+        energy: list[float] = []
+        queue: list[int] = []
+        cls_energy = [[0.0, 0.0, 0.0] for _ in classes]
+        cls_queue = [0] * n_cls
+        cls_devices = [0] * n_cls
+        for d in devices:
+            idle = d.idle
+            last = idle.last_s
+            # = idle.total_j after idle.advance(now), without moving the meter (a run stays bit-identical).
+            idle_j = idle.power_w * (now if now > last else last)
+            radio_j = d.tx_j + d.rx_j
+            compute_j = d.compute_j
+            acc = cls_energy[cls_of[d.index]]
+            acc[0] += compute_j
+            acc[1] += radio_j
+            acc[2] += idle_j
+            parts.append((compute_j, radio_j, idle_j))
+            energy.append(compute_j + radio_j + idle_j)
+            q = _queued(d, now)
+            queue.append(q)
+            cls_queue[cls_of[d.index]] += q
+            cls_devices[cls_of[d.index]] += 1
+        k = self.metrics.top_devices
+        top = (
+            range(len(devices)) if k >= len(devices) else heapq.nlargest(k, range(len(devices)), key=energy.__getitem__)
+        )
         dev_energy: dict[Labels, float] = {}
-        battery: dict[Labels, float] = {}
         dev_queue: dict[Labels, float] = {}
-        cls_energy = {(c, k): 0.0 for c in classes for k in COMPONENTS}
+        for i in top:
+            d = devices[i]
+            for component, value in zip(COMPONENTS, parts[i], strict=True):
+                dev_energy[(d.name, d.group, component)] = value
+            dev_queue[(d.name, d.group)] = queue[i]
+        battery: dict[Labels, float] = {}
         cls_battery: dict[Labels, float] = {}
         cls_min_ratio: dict[Labels, float] = {}
-        cls_queue = {(c,): 0.0 for c in classes}
-        cls_devices = {(c,): 0.0 for c in classes}
-        for d in engine.devices:
-            g = d.group
-            idle = d.idle
-            # = idle.total_j after idle.advance(now), without moving the meter (a run stays bit-identical).
-            idle_j = idle.power_w * (now if now > idle.last_s else idle.last_s)
-            radio_j = d.tx_j + d.rx_j
-            total = d.compute_j + radio_j + idle_j
-            dev_energy[(d.name, g, "compute")] = d.compute_j
-            dev_energy[(d.name, g, "radio")] = radio_j
-            dev_energy[(d.name, g, "idle")] = idle_j
-            cls_energy[(g, "compute")] += d.compute_j
-            cls_energy[(g, "radio")] += radio_j
-            cls_energy[(g, "idle")] += idle_j
-            queued = d.queue_length(now)
-            dev_queue[(d.name, g)] = queued
-            cls_queue[(g,)] += queued
-            cls_devices[(g,)] += 1
-            cap = d.profile.battery_j
-            if cap is not None:
-                left = cap - total if cap > total else 0.0
-                battery[(d.name, g)] = left
-                cls_battery[(g,)] = cls_battery.get((g,), 0.0) + left
-                ratio = left / cap
-                if ratio < cls_min_ratio.get((g,), math.inf):
-                    cls_min_ratio[(g,)] = ratio
+        top_set = set(top)
+        for d, cap in self._batteries:
+            total = energy[d.index]
+            left = cap - total if cap > total else 0.0
+            key = (d.group,)
+            cls_battery[key] = cls_battery.get(key, 0.0) + left
+            if left / cap < cls_min_ratio.get(key, math.inf):
+                cls_min_ratio[key] = left / cap
+            if d.index in top_set:
+                battery[(d.name, d.group)] = left
         v["edgesplit_device_energy_joules_total"] = dev_energy
         v["edgesplit_device_battery_joules"] = battery
         v["edgesplit_device_queue_length"] = dev_queue
-        v["edgesplit_device_class_energy_joules_total"] = cls_energy
+        v["edgesplit_device_class_energy_joules_total"] = {
+            (c, component): cls_energy[i][j] for i, c in enumerate(classes) for j, component in enumerate(COMPONENTS)
+        }
         v["edgesplit_device_class_battery_joules"] = cls_battery
         v["edgesplit_device_class_battery_min_ratio"] = cls_min_ratio
-        v["edgesplit_device_class_queue_length"] = cls_queue
-        v["edgesplit_device_class_devices"] = cls_devices
+        v["edgesplit_device_class_queue_length"] = {(c,): cls_queue[i] for i, c in enumerate(classes)}
+        v["edgesplit_device_class_devices"] = {(c,): cls_devices[i] for i, c in enumerate(classes)}
 
-        kinds = engine.world.server_kind
         srv_energy: dict[Labels, float] = {}
         srv_queue: dict[Labels, float] = {}
         srv_util: dict[Labels, float] = {}
         srv_up: dict[Labels, float] = {}
-        for s, kind in zip(engine.servers, kinds, strict=True):
+        for s, kind in zip(engine.servers, engine.world.server_kind, strict=True):
             idle = s.idle
             srv_energy[(s.name, kind, "compute")] = s.compute_j
             srv_energy[(s.name, kind, "idle")] = idle.power_w * (now if now > idle.last_s else idle.last_s)
-            srv_queue[(s.name, kind)] = s.queue_length(now)
+            srv_queue[(s.name, kind)] = _queued(s, now)
             srv_util[(s.name, kind)] = s.busy_cores(now) / s.profile.cores
             srv_up[(s.name, kind)] = 1.0 if s.alive else 0.0
         v["edgesplit_server_energy_joules_total"] = srv_energy
@@ -568,11 +611,9 @@ class MetricsObserver(RunObserver):
         link_bytes: dict[Labels, float] = {}
         link_rate: dict[Labels, float] = {}
         link_active: dict[Labels, float] = {}
-        cells = engine.scenario.network.cells
-        for link in engine.world.uplinks:
-            cell = cells[link.index].name
+        for link, cell in zip(engine.world.uplinks, self._cells, strict=True):
             link_bytes[(cell, "uplink")] = link.bits_sent / 8.0
-            link_bytes[(cell, "downlink")] = self.down_bytes[link.index]
+            link_bytes[(cell, "downlink")] = float(self._down_bytes[link.index])
             rate, active = _uplink_load(link, now)
             link_rate[(cell, "uplink")] = rate / 8.0
             link_active[(cell, "uplink")] = active
@@ -580,31 +621,34 @@ class MetricsObserver(RunObserver):
         v["edgesplit_link_rate_bytes_per_second"] = link_rate
         v["edgesplit_link_active_transfers"] = link_active
 
-        names = [OUTCOME_NAMES[o] for o in OUTCOMES]
+        outcomes = self._outcomes.tolist()
         v["edgesplit_tasks_total"] = {
-            (policy, c, names[k]): float(self.outcomes[i * 3 + k])
-            for i, c in enumerate(classes)
-            for k in range(3)
+            (policy, c, OUTCOME_NAMES[o]): outcomes[i][j] for i, c in enumerate(classes) for j, o in enumerate(OUTCOMES)
         }
-        v["edgesplit_task_deadline_misses_total"] = {
-            (policy, c): float(self.misses[i]) for i, c in enumerate(classes)
-        }
-        targets = [("local", "local")] + [(s.name, k) for s, k in zip(engine.servers, kinds, strict=True)]
+        misses = self._misses.tolist()
+        v["edgesplit_task_deadline_misses_total"] = {(policy, c): misses[i] for i, c in enumerate(classes)}
         v["edgesplit_offload_decisions_total"] = {
-            (policy, name, kind): float(n) for (name, kind), n in zip(targets, engine.decisions, strict=True)
+            (policy, name, kind): n for (name, kind), n in zip(self._targets, engine.decisions, strict=True)
         }
         v["edgesplit_sim_time_seconds"] = {(): now}
-        v["edgesplit_sim_events_total"] = {(): float(engine.events)}
-        v["edgesplit_sim_pace_ratio"] = {(): float(engine.pace or 0.0)}
+        v["edgesplit_sim_events_total"] = {(): engine.events}
+        v["edgesplit_sim_pace_ratio"] = {(): engine.pace or 0.0}
         v["edgesplit_run_finished"] = {(): 1.0 if finished else 0.0}
 
+        hist, hist_sum = self._hist.tolist(), self._hist_sum.tolist()
         latency = {
-            (policy, place, c): (list(self.hist[p][i]), self.hist_sum[p][i])
+            (policy, place, c): (hist[p][i], hist_sum[p][i])
             for p, place in enumerate(self.placements)
             for i, c in enumerate(classes)
         }
         self.snapshots += 1
         return FleetSnapshot(v, latency, dict(self.info))
+
+
+def _queued(node: Node, now: float) -> int:
+    """= node.queue_length(now), without popping: `starts` is non-decreasing, so count the starts after `now`."""
+    starts = node.starts
+    return len(starts) - bisect.bisect_right(starts, now)
 
 
 def _uplink_load(link: Any, now: float) -> tuple[float, int]:
@@ -631,9 +675,7 @@ def metrics_of(engine: Any) -> FleetMetrics | None:
 class Exporter:
     """A running /metrics HTTP server (a daemon thread); `close()` stops it. Also a context manager."""
 
-    def __init__(
-        self, metrics: FleetMetrics, server: WSGIServer, thread: threading.Thread, host: str
-    ) -> None:
+    def __init__(self, metrics: FleetMetrics, server: WSGIServer, thread: threading.Thread, host: str) -> None:
         self.metrics = metrics
         self._server = server
         self._thread = thread

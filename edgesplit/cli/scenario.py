@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import threading
 from pathlib import Path
 
@@ -60,9 +61,7 @@ def validate(
 def run(
     path: Path = typer.Argument(..., help="Scenario YAML file."),
     overrides: list[str] = SetOption,
-    out: Path | None = typer.Option(
-        None, "--out", help="Output directory (default: outputs.dir or runs/<name>)."
-    ),
+    out: Path | None = typer.Option(None, "--out", help="Output directory (default: outputs.dir or runs/<name>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     metrics_port: int | None = typer.Option(
         None,
@@ -127,11 +126,17 @@ def _start_exporter(port: int | None, host: str, top_devices: int) -> Exporter |
 
 
 def _hold(exporter: Exporter) -> None:
+    """Keep serving until Ctrl-C (SIGINT) or SIGTERM; either ends the command normally (exit code 0)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"run finished; still serving metrics on {exporter.url} - press Ctrl-C to stop")
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        console.print("stopped serving metrics")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("stopped serving metrics")
 
 
 def _run(sc: Scenario, out: Path | None, quiet: bool, exporter: Exporter | None, pace: float | None) -> None:
@@ -150,9 +155,7 @@ def _run(sc: Scenario, out: Path | None, quiet: bool, exporter: Exporter | None,
     with progress:
         engine = prepare(sc)
         if not engine.workload.real_trace and sc.workload.source == "trace":
-            console.print(
-                f"[yellow]note:[/] {engine.workload.source}; `edgesplit trace fetch` gets the real trace"
-            )
+            console.print(f"[yellow]note:[/] {engine.workload.source}; `edgesplit trace fetch` gets the real trace")
         engine.observers.append(ProgressBar(progress, len(engine.tasks)))
         if exporter is not None:
             engine.observers.append(MetricsObserver(exporter.metrics))
@@ -176,7 +179,5 @@ def _print_summary(sc: Scenario, result: RunResult) -> None:
     for label, value in headline_rows(s):
         table.add_row(label, value)
     t = s["tasks"]
-    table.add_row(
-        "accounting", f"{t['submitted']:,} = {t['completed']:,} + {t['failed']:,} + {t['dropped']:,} ✓"
-    )
+    table.add_row("accounting", f"{t['submitted']:,} = {t['completed']:,} + {t['failed']:,} + {t['dropped']:,} ✓")
     console.print(table)
