@@ -454,6 +454,16 @@ class MetricsObserver(RunObserver):
         self._hist_sum = np.zeros((len(self.placements), n_cls))
         self._down_bytes = np.zeros(len(engine.world.uplinks))
         self._bounds = np.array(LATENCY_BUCKETS_S)
+        # Cascade workloads: each request's first task stands for the memo-cache look-up (hit 1, miss 0) and
+        # whether model B ran; other tasks are -1 / 0 and count for nothing.
+        n = len(engine.tasks)
+        self._cache_hit = np.full(n, -1, np.int8)
+        self._b_invoked = np.zeros(n, np.int8)
+        for j in engine.jobs:
+            if j.meta is not None and "cache_hit" in j.meta and j.tasks:
+                self._cache_hit[j.tasks[0].uid] = int(bool(j.meta["cache_hit"]))
+                self._b_invoked[j.tasks[0].uid] = int(bool(j.meta["b_invoked"]))
+        self._cascade = bool((self._cache_hit >= 0).any())
         self._publish(engine, finished=False)
 
     def on_task_end(self, engine: SimEngine, uid: int) -> None:
@@ -498,6 +508,16 @@ class MetricsObserver(RunObserver):
         def col(values: list) -> np.ndarray:
             return np.fromiter(gather(values) if n > 1 else (gather(values),), np.intp, n)
 
+        if self._cascade:
+            hit = self._cache_hit[uids]
+            hits, misses = int((hit == 1).sum()), int((hit == 0).sum())
+            if hits:
+                self.metrics.record_cache(True, n=hits)
+            if misses:
+                self.metrics.record_cache(False, n=misses)
+            b_runs = int(self._b_invoked[uids].sum())
+            if b_runs:
+                self.metrics.record_cascade_b(n=b_runs)
         outcome = col(tab.outcome)
         cls = self._task_cls[uids]
         n_cls = len(self.classes)

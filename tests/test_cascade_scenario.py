@@ -57,3 +57,19 @@ def test_model_b_on_the_device_never_offloads(checkpoint: Path) -> None:
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="holds no trained cascade"):
         load_scenario(SCENARIO, [f"workload.cascade.checkpoint={tmp_path}"])
+
+
+def test_cache_and_model_b_metrics_match_the_summary(checkpoint: Path) -> None:
+    from edgesplit.metrics import MetricsObserver
+    from edgesplit.run import prepare
+
+    observer = MetricsObserver()
+    engine = prepare(load_scenario(SCENARIO, overrides(checkpoint)), observers=[observer])
+    c = engine.run().summary["cascade"]
+    value = observer.metrics.registry.get_sample_value
+    hits = value("edgesplit_cache_hits_total", {"cache": "memo"})
+    misses = value("edgesplit_cache_misses_total", {"cache": "memo"})
+    b_runs = value("edgesplit_cascade_second_model_invocations_total", {"cascade": "default"})
+    assert hits + misses == c["requests"]
+    assert hits == pytest.approx(c["cache_hit_ratio"] * c["requests"])
+    assert b_runs == pytest.approx(c["b_invocation_ratio"] * c["requests"])

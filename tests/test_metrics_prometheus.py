@@ -139,9 +139,10 @@ def test_every_fleet_panel_has_data_and_energy_matches_summary(prometheus: Prome
 
 COMPONENTS = DASHBOARDS / "edgesplit-components.json"
 COMPONENTS_SKIP = (
-    "edgesplit-components.json charts the memo cache, cascade and split-computing RPC metrics; no sim-engine run "
-    "records them yet (those parts will call FleetMetrics.record_cache/record_cascade_b/record_rpc), so a run "
-    "cannot give its panels data. Its queries are still checked by test_components_dashboard_queries_are_valid."
+    "edgesplit-components.json also charts the split-computing RPC metrics, which nothing produces until the gRPC "
+    "data plane lands; its cache and cascade series come from `cascade` scenarios and are checked against the "
+    "summary by tests/test_cascade_scenario.py. Its queries are still checked by "
+    "test_components_dashboard_queries_are_valid."
 )
 
 
