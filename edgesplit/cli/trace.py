@@ -78,9 +78,7 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of a table."),
 ) -> None:
     """Parse a trace, repair its DAGs and print jobs, tasks, size/duration figures and repairs."""
-    s = trace_stats(
-        path, fmt.value, skip_bad_lines=skip_bad_lines, start_s=start_s, end_s=end_s, max_jobs=max_jobs
-    )
+    s = trace_stats(path, fmt.value, skip_bad_lines=skip_bad_lines, start_s=start_s, end_s=end_s, max_jobs=max_jobs)
     if as_json:
         typer.echo(json.dumps(s, indent=2))
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgesplit.errors import UserError
 from edgesplit.policies.base import LOCAL, Policy, SystemView
 from edgesplit.policies.heft import HeftPolicy
@@ -19,8 +21,20 @@ __all__ = ["LOCAL", "Policy", "SystemView", "make_policy", "HEURISTICS"]
 HEURISTICS = ("local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft")
 
 
-def make_policy(kind: str, seed: int = 0, latency_weight: float = 1.0, energy_weight: float = 1.0) -> Policy:
-    """A fresh policy of `kind` (one of HEURISTICS)."""
+def make_policy(
+    kind: str,
+    seed: int = 0,
+    latency_weight: float = 1.0,
+    energy_weight: float = 1.0,
+    checkpoint: str | Path | None = None,
+) -> Policy:
+    """A fresh policy of `kind` (one of HEURISTICS, or "learned" with a training output's `checkpoint`)."""
+    if kind == "learned":
+        if checkpoint is None:
+            raise UserError("policy kind 'learned' needs policy.checkpoint")
+        from edgesplit.policies.learned import LearnedPolicy
+
+        return LearnedPolicy(checkpoint)
     if kind == "local":
         return LocalPolicy()
     if kind == "edge":

@@ -228,9 +228,7 @@ def _is_header(fmt: str, fields: list[str]) -> bool:
     return False
 
 
-def _iter_rows(
-    path: str | Path, fmt: str, skip_bad_lines: bool, stats: RepairStats
-) -> Iterator[tuple[str, _Row]]:
+def _iter_rows(path: str | Path, fmt: str, skip_bad_lines: bool, stats: RepairStats) -> Iterator[tuple[str, _Row]]:
     """Yield (job_name, compact row) for every data line, lazily."""
     parse = _parse_v2018 if fmt == "alibaba-v2018" else _parse_v2017
     shared: dict[Any, Any] = {}  # one object per distinct status, type, plan_cpu, plan_mem (memory)
