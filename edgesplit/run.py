@@ -47,6 +47,5 @@ def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy
 
 def run_scenario(sc: Scenario, observers: Sequence[RunObserver] = ()) -> RunResult:
     """Run `sc` to the end; the result's summary has passed the task-accounting check."""
-    engine = prepare(sc, observers)
     with gc_paused():
-        return engine.run()
+        return prepare(sc, observers).run()

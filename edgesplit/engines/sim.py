@@ -77,6 +77,8 @@ class SimEngine:
         self.stop_s = scenario.stop.max_time_s if scenario.stop.max_time_s is not None else math.inf
         self.finished = 0
         self._edge_servers = [i for i, kind in enumerate(self.world.server_kind) if kind == "edge"]
+        self._hop_latency_s = [h.latency_s for h in self.world.hops]
+        self._hop_s_per_byte = [8.0 / h.rate_bps for h in self.world.hops]
         self.pace: float | None = None  # virtual seconds per wall second; None = as fast as possible
         self.awaiting: deque[Task] = deque()  # released tasks waiting for an external decision (policy None)
         self._wall0: float | None = None
@@ -198,6 +200,8 @@ class SimEngine:
         else:
             self._dispatch(now, task, self.policy.place(task, self))
 
+    # The handlers below are the hot path: they push onto the heap directly and inline small look-ups.
+
     def _dispatch(self, now: float, task: Task, target: int) -> None:
         uid = task.uid
         tab = self.table
@@ -205,12 +209,13 @@ class SimEngine:
         tab.target[uid] = target
         self.decisions[target + 1] += 1
         if target == LOCAL:
-            start, end, energy = dev.reserve(now, dev.cycles_of(task))
+            start, end, energy = dev.reserve(now, task.flops * dev.cycles_per_flop if task.flops else task.cycles)
             tab.start_s[uid] = start
             tab.queue_s[uid] = start - now
             tab.compute_s[uid] = end - start
             tab.compute_j[uid] = energy
-            self.schedule(end, self._completes, uid)
+            heapq.heappush(self._heap, (end, self._seq, self._completes, uid))
+            self._seq += 1
             return
         dev.offloaded += 1
         link = self.world.uplinks[dev.cell]
@@ -221,22 +226,23 @@ class SimEngine:
             link.send(now, dev.sender, bits, self._uploaded, uid)
         else:  # a dedicated link: the upload's end is known now, so no event is needed for it
             start, end, ok = link.reserve(now, dev.sender, bits)
-            self._account_upload(uid, dev, now, start, end)
+            energy = dev.profile.tx_power_w * (end - start)
+            dev.tx_j += energy
+            tab.uplink_s[uid] = end - now
+            tab.radio_j[uid] += energy
             if ok:
                 self._travel_to_server(end, uid, dev)
             else:
                 self.schedule(end, self._upload_failed, uid)
 
-    def _account_upload(self, uid: int, dev: Device, queued: float, started: float, done: float) -> None:
-        energy = dev.profile.tx_power_w * (done - started)
-        dev.tx_j += energy
-        self.table.uplink_s[uid] = done - queued
-        self.table.radio_j[uid] += energy
-
     def _uploaded(self, now: float, transfer: Any) -> None:
+        """A shared cell finished sending a transfer."""
         uid = transfer.arg
         dev = self.device_of_task[uid]
-        self._account_upload(uid, dev, transfer.queued_s, transfer.started_s, now)
+        energy = dev.profile.tx_power_w * (now - transfer.started_s)
+        dev.tx_j += energy
+        self.table.uplink_s[uid] = now - transfer.queued_s
+        self.table.radio_j[uid] += energy
         if transfer.ok:
             self._travel_to_server(now, uid, dev)
         else:
@@ -248,33 +254,46 @@ class SimEngine:
     def _travel_to_server(self, now: float, uid: int, dev: Device) -> None:
         """The input has left the device at `now`: it reaches the server after latency, jitter and backhaul."""
         target = self.table.target[uid]
-        delay = self.world.uplinks[dev.cell].draw_delay_s() + self.world.hops[target].seconds(
-            self.tasks[uid].input_bytes
-        )
+        link = self.world.uplinks[dev.cell]
+        fig = link.figures
+        delay = (link.draw_delay_s() if fig.jitter_s else fig.latency_s) + self._hop_latency_s[target]
+        delay += self.tasks[uid].input_bytes * self._hop_s_per_byte[target]
         self.table.network_s[uid] += delay
-        self.schedule(now + delay, self._arrives_at_server, uid)
+        heapq.heappush(self._heap, (now + delay, self._seq, self._arrives_at_server, uid))
+        self._seq += 1
 
     def _arrives_at_server(self, now: float, uid: int) -> None:
         tab = self.table
         task = self.tasks[uid]
-        server = self.servers[tab.target[uid]]
-        start, end, energy = server.reserve(now, server.cycles_of(task))
+        target = tab.target[uid]
+        server = self.servers[target]
+        start, end, energy = server.reserve(now, task.flops * server.cycles_per_flop if task.flops else task.cycles)
         tab.start_s[uid] = start
         tab.queue_s[uid] = start - now
         tab.compute_s[uid] = end - start
         tab.server_j[uid] = energy
         dev = self.device_of_task[uid]
         link = self.world.uplinks[dev.cell]
-        down_s = task.output_bytes * 8.0 / link.figures.downlink_rate_bps
-        back = self.world.hops[tab.target[uid]].seconds(task.output_bytes) + link.draw_delay_s() + down_s
+        fig = link.figures
+        down_s = task.output_bytes * 8.0 / fig.downlink_rate_bps
+        back = self._hop_latency_s[target] + task.output_bytes * self._hop_s_per_byte[target] + down_s
+        back += link.draw_delay_s() if fig.jitter_s else fig.latency_s
         energy_rx = dev.profile.rx_power_w * down_s
         dev.rx_j += energy_rx
         tab.radio_j[uid] += energy_rx
         tab.network_s[uid] += back
-        self.schedule(end + back, self._completes, uid)
+        heapq.heappush(self._heap, (end + back, self._seq, self._completes, uid))
+        self._seq += 1
 
     def _completes(self, now: float, uid: int) -> None:
-        self._end(now, uid, COMPLETED, "")
+        tab = self.table
+        tab.outcome[uid] = COMPLETED
+        tab.finish_s[uid] = now
+        tab.idle_j[uid] = self.device_of_task[uid].idle.end(now, self._idle_mark[uid])
+        self.finished += 1
+        if self.observers:
+            for ob in self.observers:
+                ob.on_task_end(self, uid)
         pending = self._pending_parents
         tasks = self.tasks
         for child in tasks[uid].children:

@@ -91,6 +91,7 @@ class Uplink:
         self.snr_per_hz: list[float] = []  # by sender slot (device's position in this cell)
         self.queues: list[deque[Transfer]] = []  # by sender; the head is on the air
         self.radio_free_s: list[float] = []  # by sender, for unshared cells (no fluid model needed)
+        self.solo_rate_bps: list[float] = []  # by sender: its rate with the cell to itself
         self.active: list[Transfer] = []
         self._last_s = 0.0
         self._version = 0
@@ -101,6 +102,7 @@ class Uplink:
         self.snr_per_hz.append(tx_power_w * gain / self.figures.noise_w_per_hz)
         self.queues.append(deque())
         self.radio_free_s.append(0.0)
+        self.solo_rate_bps.append(self.rate_bps(len(self.snr_per_hz) - 1, 1))
         return len(self.snr_per_hz) - 1
 
     def rate_bps(self, sender: int, sharers: int) -> float:
@@ -115,7 +117,7 @@ class Uplink:
         """Seconds until `bits` queued now would have left, if the cell's load stayed as it is."""
         if not self.figures.shared:
             wait = max(self.radio_free_s[sender] - now, 0.0)
-            return wait + bits / self.rate_bps(sender, 1)
+            return wait + bits / self.solo_rate_bps[sender]
         queue = self.queues[sender]
         k = len(self.active) + (0 if queue else 1)
         backlog = sum(tr.remaining_bits for tr in queue)
@@ -138,12 +140,12 @@ class Uplink:
 
     def reserve(self, now: float, sender: int, bits: float) -> tuple[float, float, bool]:
         """Unshared cells: queue `bits` on the sender's radio; returns (start, end, delivered)."""
-        attempts, ok = self.draw_attempts()
+        attempts, ok = self.draw_attempts() if self.figures.loss > 0.0 else (1, True)
         bits *= attempts
         self.bits_sent += bits
         free = self.radio_free_s[sender]
         start = free if free > now else now
-        end = start + bits / self.rate_bps(sender, 1)
+        end = start + bits / self.solo_rate_bps[sender]
         self.radio_free_s[sender] = end
         return start, end, ok
 

@@ -24,7 +24,7 @@ class EdgePolicy(Policy):
 
     def place(self, task: Task, view: SystemView) -> int:
         edges = view.edge_servers or range(view.n_servers)
-        return min(edges, key=view.server_backlog_s)
+        return edges[0] if len(edges) == 1 else min(edges, key=view.server_backlog_s)
 
 
 class RandomPolicy(Policy):

@@ -173,17 +173,18 @@ def _finish(
     """Renumber jobs and tasks in arrival order, map jobs to devices, set priorities and deadlines."""
     w = sc.workload
     n_dev = len(device_hz)
-    jobs.sort(key=lambda j: (j.arrival_s, j.name))
+    jobs.sort(key=lambda j: (j.arrival_s, j.uid))  # builders number jobs deterministically
     rng = random.Random(f"{sc.seed}:mapping")
     tasks: list[Task] = []
     for new_uid, job in enumerate(jobs):
-        old_to_new = {}
+        base = len(tasks)
+        if any(t.uid != base + i for i, t in enumerate(job.tasks)):
+            old_to_new = {t.uid: base + i for i, t in enumerate(job.tasks)}
+            for t in job.tasks:
+                t.uid = old_to_new[t.uid]
+                t.parents = [old_to_new[p] for p in t.parents]
         for t in job.tasks:
-            old_to_new[t.uid] = len(tasks) + len(old_to_new)
-        for t in job.tasks:
-            t.uid = old_to_new[t.uid]
             t.job_uid = new_uid
-            t.parents = [old_to_new[p] for p in t.parents]
         link_children(job.tasks)
         tasks.extend(job.tasks)
         job.uid = new_uid

@@ -97,7 +97,10 @@ def upward_ranks(
     order = list(tasks) if in_order else topological_order(tasks)
     rank: dict[int, float] = {}
     for t in reversed(order):
-        tail = max((rank[c] for c in t.children), default=0.0)
+        tail = 0.0
+        for c in t.children:
+            if rank[c] > tail:
+                tail = rank[c]
         extra = comm(t) if (comm is not None and t.children) else 0.0
         rank[t.uid] = cost(t) + extra + tail
     return rank

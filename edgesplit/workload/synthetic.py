@@ -41,11 +41,7 @@ def chain_jobs(
                 ("L", local_cycles, 0.0, 0.0, "local"),
                 ("O", offload_cycles, input_bytes, output_bytes, None),
             ):
-                t = Task(
-                    uid, d, f"{kind}{i}", cycles, inp, out, parents=[] if prev is None else [prev], pin=pin
-                )
-                if prev is not None:
-                    tasks[-1].children.append(uid)
+                t = Task(uid, d, f"{kind}{i}", cycles, inp, out, parents=[] if prev is None else [prev], pin=pin)
                 tasks.append(t)
                 prev = uid
                 uid += 1
