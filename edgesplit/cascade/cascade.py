@@ -44,9 +44,7 @@ def confidence(probs: np.ndarray, score: str) -> np.ndarray:
     raise ValueError(f"unknown score {score!r}; known: {', '.join(SCORES)}")
 
 
-def combine(
-    pred_a: np.ndarray, conf_a: np.ndarray, pred_b: np.ndarray, conf_b: np.ndarray, rule: str
-) -> np.ndarray:
+def combine(pred_a: np.ndarray, conf_a: np.ndarray, pred_b: np.ndarray, conf_b: np.ndarray, rule: str) -> np.ndarray:
     """Final answers for rows that went to B: B's ("plain"), or the more confident of A and B
     ("postcheck"; a tie keeps A's)."""
     if rule == "plain":

@@ -33,7 +33,7 @@ def dhash_batch(images: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(images, dtype=np.float64)
     if x.ndim == 4:
-        x = x.mean(axis=1)
+        x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
     if x.ndim != 3:
         raise ValueError(f"expected (N, H, W) or (N, C, H, W) images, got shape {np.shape(images)}")
     _, h, w = x.shape

@@ -104,31 +104,44 @@ def build_cnn(spec: CNNSpec, image_shape: tuple[int, ...], num_classes: int = 10
     return nn.Sequential(*mods)
 
 
+def fold_batchnorm(module: nn.Sequential) -> nn.Sequential:
+    """An inference copy of a `build_cnn` network: each BatchNorm2d folded into the conv before it, and
+    Dropout dropped. Same outputs (up to rounding), fewer layers to call."""
+    import torch
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    for layer in module:
+        if isinstance(layer, nn.BatchNorm2d) and layers and isinstance(layers[-1], nn.Conv2d):
+            conv = layers[-1]
+            scale = layer.weight / torch.sqrt(layer.running_var + layer.eps)
+            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding)
+            with torch.no_grad():
+                fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(layer.running_mean)
+                fused.bias.copy_((bias - layer.running_mean) * scale + layer.bias)
+            layers[-1] = fused
+        elif not isinstance(layer, nn.Dropout):
+            layers.append(layer)
+    return nn.Sequential(*layers).eval()
+
+
 def small_pool(image_size: int) -> list[CNNSpec]:
-    """The default pool of small CNNs: different widths, kernel sizes, depths and seeds."""
-    if image_size <= 8:  # sklearn digits
-        return [
-            CNNSpec("s3-8-16", (8, POOL, 16, POOL), kernel=3, seed=11),
-            CNNSpec("s3-8-16b", (8, POOL, 16, POOL), kernel=3, seed=12),
-            CNNSpec("s5-6-12", (6, POOL, 12, POOL), kernel=5, seed=13),
-            CNNSpec("s3-4-8-16", (4, POOL, 8, POOL, 16, POOL), kernel=3, seed=14),
-        ]
+    """The default pool of small CNNs (any input size): different widths, kernels, depths and seeds."""
     return [
-        CNNSpec("s3-8-16", (8, POOL, 16, POOL), kernel=3, seed=11),
-        CNNSpec("s3-8-16b", (8, POOL, 16, POOL), kernel=3, seed=12),
-        CNNSpec("s5-6-12", (6, POOL, 12, POOL), kernel=5, seed=13),
-        CNNSpec("s3-4-8-16", (4, POOL, 8, POOL, 16, POOL), kernel=3, seed=14),
-        CNNSpec("s5-8-16-h32", (8, POOL, 16, POOL), kernel=5, hidden=32, seed=15),
+        CNNSpec("s3-8-16-32-h64", (8, POOL, 16, POOL, 32, POOL), kernel=3, hidden=64, batchnorm=True, seed=11),
+        CNNSpec("s3-8-16-32-h64b", (8, POOL, 16, POOL, 32, POOL), kernel=3, hidden=64, batchnorm=True, seed=12),
+        CNNSpec("s5-12-24", (12, POOL, 24, POOL), kernel=5, batchnorm=True, seed=13),
+        CNNSpec("s3-16-32-h64", (16, POOL, 32, POOL), kernel=3, hidden=64, batchnorm=True, seed=14),
+        CNNSpec("s5-8-16-h64", (8, POOL, 16, POOL), kernel=5, hidden=64, batchnorm=True, seed=15),
     ]
 
 
 def large_spec(image_size: int) -> CNNSpec:
-    """The large reference CNN (batch-norm convs, dropout head)."""
-    if image_size <= 8:
+    """The large reference CNN: two wide batch-norm conv blocks and a 256-unit dropout head."""
+    if image_size <= 8:  # sklearn digits: a lighter head is plenty
         return CNNSpec("large", (32, POOL, 64, POOL), kernel=3, hidden=128, batchnorm=True, dropout=0.25, seed=1)
-    return CNNSpec(
-        "large", (32, 32, POOL, 64, 64, POOL), kernel=3, hidden=128, batchnorm=True, dropout=0.25, seed=1
-    )
+    return CNNSpec("large", (32, POOL, 64, POOL), kernel=5, hidden=256, batchnorm=True, dropout=0.25, seed=1)
 
 
 class TorchClassifier:

@@ -21,7 +21,15 @@ from edgesplit.cascade.cascade import (
 )
 from edgesplit.cascade.complementarity import choose_pair, pair_table
 from edgesplit.cascade.memo import MemoCache, dhash_batch
-from edgesplit.cascade.models import CNNSpec, TorchClassifier, build_cnn, count_flops, large_spec, small_pool
+from edgesplit.cascade.models import (
+    CNNSpec,
+    TorchClassifier,
+    build_cnn,
+    count_flops,
+    fold_batchnorm,
+    large_spec,
+    small_pool,
+)
 from edgesplit.datasets import NUM_CLASSES, Splits, load_dataset
 from edgesplit.errors import UserError
 
@@ -45,7 +53,7 @@ class TrainConfig:
     accuracy_floor: float | None = None  # None: 2nd-best small model's validation accuracy - 1 point
     grid: int = 2000
     tolerance: float = 0.0
-    hash_crop: int | None = None  # None: 4 px for 28x28 inputs (MNIST's empty border), else 0
+    hash_crop: int | None = None  # None: 4 px on MNIST (its empty border), else 0
     max_false_hit: float = 0.002
     max_radius: int = 8
     threads: int = 2
@@ -90,9 +98,9 @@ def train_model(
     return TorchClassifier(module, spec.name)
 
 
-def default_hash_crop(image_size: int) -> int:
+def default_hash_crop(dataset: str) -> int:
     """Border trimmed before hashing: MNIST digits sit in the central 20x20 of 28x28 by construction."""
-    return 4 if image_size >= 28 else 0
+    return 4 if dataset == "mnist" else 0
 
 
 def choose_radius(hashes: np.ndarray, labels: np.ndarray, max_false_hit: float, max_radius: int = 8) -> int:
@@ -118,7 +126,7 @@ def _resolve(cfg: TrainConfig, data: Splits) -> tuple[int, int, list[CNNSpec], C
     epochs_large = cfg.epochs_large or (3 if mnist_like else 30)
     small = cfg.small or small_pool(size)
     large = cfg.large or large_spec(size)
-    crop = default_hash_crop(size) if cfg.hash_crop is None else cfg.hash_crop
+    crop = default_hash_crop(cfg.dataset) if cfg.hash_crop is None else cfg.hash_crop
     if epochs_small < 1 or epochs_large < 1:
         raise UserError("epochs must be at least 1")
     if not 0 <= crop < size // 2:
@@ -186,12 +194,8 @@ def train_cascade(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict[
         flops = records[a]["flops"] + th.b_ratio * records[b]["flops"]
         options.append((th, a, b, flops))
     best_acc = max(o[0].val_accuracy for o in options)
-    th, a, b, _ = min(
-        (o for o in options if o[0].val_accuracy >= best_acc - cfg.tolerance - 1e-12), key=lambda o: o[3]
-    )
-    test_acc, test_ratio = sweep(
-        test_probs[a], test_probs[b], data.y_test, th.score, th.rule, np.array([th.lam])
-    )
+    th, a, b, _ = min((o for o in options if o[0].val_accuracy >= best_acc - cfg.tolerance - 1e-12), key=lambda o: o[3])
+    test_acc, test_ratio = sweep(test_probs[a], test_probs[b], data.y_test, th.score, th.rule, np.array([th.lam]))
 
     val_hashes = dhash_batch(_crop(data.x_val, crop))
     radius = choose_radius(val_hashes, data.y_val, cfg.max_false_hit, cfg.max_radius)
@@ -250,7 +254,7 @@ class Checkpoint:
             module = build_cnn(CNNSpec.from_dict(rec["spec"]), self.image_shape, self.summary["num_classes"])
             state = torch.load(self.path / "models" / f"{name}.pt", map_location="cpu", weights_only=True)
             module.load_state_dict(state)
-            self._models[name] = TorchClassifier(module, name)
+            self._models[name] = TorchClassifier(fold_batchnorm(module.eval()), name)
         return self._models[name]
 
     @property
@@ -275,9 +279,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     p = Path(path)
     f = p / SUMMARY_FILE
     if not f.is_file():
-        raise UserError(
-            f"no trained cascade here (missing {SUMMARY_FILE}); run `edgesplit cascade train`", str(p)
-        )
+        raise UserError(f"no trained cascade here (missing {SUMMARY_FILE}); run `edgesplit cascade train`", str(p))
     summary = json.loads(f.read_text())
     if summary.get("format") != FORMAT_VERSION:
         raise UserError(f"unsupported checkpoint format {summary.get('format')!r}", str(f))

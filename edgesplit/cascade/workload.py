@@ -178,7 +178,5 @@ def cascade_requests(
             label=int(y),
             correct=r.pred == int(y),
         )
-        for i, (sid, rep, r, y) in enumerate(
-            zip(stream.sample_ids, stream.repeat, results, labels, strict=True)
-        )
+        for i, (sid, rep, r, y) in enumerate(zip(stream.sample_ids, stream.repeat, results, labels, strict=True))
     ]

@@ -108,8 +108,7 @@ def _print_train_summary(s: dict, out: Path) -> None:
         f"test {s['cascade_test']['accuracy']:.2%} with B on {s['cascade_test']['b_ratio']:.1%}"
     )
     console.print(
-        f"cache: dHash of the image minus a {s['cache']['hash_crop']} px border, "
-        f"radius {s['cache']['radius']}"
+        f"cache: dHash of the image minus a {s['cache']['hash_crop']} px border, radius {s['cache']['radius']}"
     )
     console.print(f"saved to {out}")
 
@@ -141,13 +140,9 @@ def bench(
     radius: int = typer.Option(-1, help="Hamming radius of cache lookups (<0: the one chosen at training)."),
     limit: int = typer.Option(0, help="Use the first N test samples only (0: all)."),
     seed: int = typer.Option(0, help="Seed of the stream order and perturbations."),
-    b_on: str = typer.Option(
-        "device", help="Where model B runs: device, or edge (the device pays the upload)."
-    ),
+    b_on: str = typer.Option("device", help="Where model B runs: device, or edge (the device pays the upload)."),
     uplink_mbps: float = typer.Option(10.0, help="Uplink rate for --b-on edge."),
-    json_out: Path = typer.Option(
-        None, "--json", help="Also write the results here (default: CKPT/bench.json)."
-    ),
+    json_out: Path = typer.Option(None, "--json", help="Also write the results here (default: CKPT/bench.json)."),
 ) -> None:
     """Accuracy, energy per inference, B ratio and cache hit ratio of the cascade vs the large CNN."""
     from edgesplit.cascade.bench import run_bench
@@ -190,21 +185,21 @@ def _is_number(s: str) -> bool:
 def _print_bench(result) -> None:
     c = result.costs
     costs = Table(title=f"Unit costs (batch 1, {result.device})")
-    for col in ("part", "FLOPs", "time (us)", "E FLOPs (uJ)", "E time (uJ)"):
+    for col in ("part", "FLOPs", "time (us)", "batch-256 (us/sample)", "E FLOPs (uJ)", "E time (uJ)"):
         costs.add_column(col, justify="left" if col == "part" else "right")
     for part in ("a", "b", "large", "cache"):
         u = c[part]
+        batched = c.get(f"{part}_batched", {}).get("seconds_per_sample")
         costs.add_row(
             {"a": "model A", "b": "model B", "large": "large CNN", "cache": "dHash + lookup"}[part],
             f"{u['flops']:,.0f}",
             f"{u['seconds'] * 1e6:.0f}",
+            "-" if batched is None else f"{batched * 1e6:.0f}",
             f"{u['energy_flops_j'] * 1e6:.2f}",
             f"{u['energy_time_j'] * 1e6:.1f}",
         )
     console.print(costs)
-    table = Table(
-        title=f"Cascade vs large CNN (B on {result.b_placement}, cache {result.capacity}, r={result.radius})"
-    )
+    table = Table(title=f"Cascade vs large CNN (B on {result.b_placement}, cache {result.capacity}, r={result.radius})")
     cols = ("dup", "perturb", "requests", "acc", "large acc", "E FLOPs uJ", "% large", "E time uJ", "% large",
             "B ratio", "hit ratio")  # fmt: skip
     for col in cols:

@@ -76,9 +76,7 @@ def _indegree(rng: np.random.Generator) -> int:
     return int(rng.integers(INDEGREE_TAIL[0], INDEGREE_TAIL[1] + 1))
 
 
-def _lognormal(
-    rng: np.random.Generator, median: float, p90: float, size: int | None = None
-) -> np.ndarray | float:
+def _lognormal(rng: np.random.Generator, median: float, p90: float, size: int | None = None) -> np.ndarray | float:
     return rng.lognormal(math.log(median), _sigma(median, p90), size)
 
 
@@ -138,9 +136,7 @@ def _name(key: int, deps: list[int]) -> str:
     return "_".join([f"{letter}{key}", *map(str, deps)])
 
 
-def generate_jobs(
-    n_jobs: int, seed: int, *, mean_interarrival_s: float = DEFAULT_INTERARRIVAL_S
-) -> list[TraceJob]:
+def generate_jobs(n_jobs: int, seed: int, *, mean_interarrival_s: float = DEFAULT_INTERARRIVAL_S) -> list[TraceJob]:
     """Draw `n_jobs` trace-like DAG jobs (Poisson arrivals), deterministic for a seed.
 
     Names follow the trace (`j_<n>`, `M1`, `R2_1`, `J5_3_4`); every task is Terminated, task_type

@@ -161,6 +161,4 @@ def _download(url: str, part: Path, *, progress: bool, timeout_s: float, console
                     where=url,
                 ) from err
     if total is not None and got != total:
-        raise TraceError(
-            f"download incomplete: {got} of {total} bytes; run the command again to resume", where=url
-        )
+        raise TraceError(f"download incomplete: {got} of {total} bytes; run the command again to resume", where=url)
