@@ -7,9 +7,9 @@ Two kinds of metrics:
 
 * Fleet metrics (energy, battery, latency, outcomes, queues, utilisation, links, offload decisions, simulated
   time) describe the engine's state. `MetricsObserver` builds a `FleetSnapshot` from the engine on its
-  progress calls (at most every `min_interval_s` = 0.5 wall seconds) and at the end, and publishes it; a
-  scrape serves the latest snapshot. The hot path (`on_task_end`) only appends to three unboxed arrays; the
-  batch is folded into the counters and the latency histogram with numpy at the next snapshot.
+  progress calls (at most every `min_interval_s` = 1 wall second) and at the end, and publishes it; a
+  scrape serves the latest snapshot. Nothing runs per task: the engine logs ended tasks (`engine.ended`) and
+  the new ones are folded into the counters and the latency histogram with numpy at the next snapshot.
   Snapshots are plain picklable data: an engine that runs in several processes (the Ray engine) builds one
   per shard, and the driver, which alone runs the exporter, publishes `merge_snapshots(...)` of them, so
   one scrape target shows the whole fleet.
@@ -31,7 +31,6 @@ import heapq
 import math
 import threading
 import time
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -407,20 +406,18 @@ class FleetMetrics:
 
 
 class MetricsObserver(RunObserver):
-    """Fills a FleetMetrics from a running SimEngine: three appends per task, a snapshot now and then.
+    """Fills a FleetMetrics from a running SimEngine: nothing per task, a snapshot now and then.
 
     `min_interval_s` throttles snapshots on the engine's progress calls (every `progress_every` events, or a
     few times a second when paced) to at most one per that many wall seconds; scrapes come seconds apart, so
-    0.5 s keeps each scrape (1 to 15 s apart) fresh. The end of the run always publishes the final, exact snapshot.
+    1 s keeps each scrape (2 to 15 s apart) fresh. The end of the run always publishes the final, exact snapshot.
     """
 
-    def __init__(self, metrics: FleetMetrics | None = None, min_interval_s: float = 0.5) -> None:
+    def __init__(self, metrics: FleetMetrics | None = None, min_interval_s: float = 1.0) -> None:
         self.metrics = metrics if metrics is not None else FleetMetrics()
         self.min_interval_s = min_interval_s
         self.snapshots = 0
-        # The tasks that ended since the last fold: uid, end and release time, read from the task's record while
-        # it is still in the CPU cache and kept unboxed (reading boxed floats later costs a cache miss each).
-        self._ended, self._finish, self._release = array("q"), array("d"), array("d")
+        self._cursor = 0  # how much of the engine's `ended` log has been folded in
         self._last_publish = -math.inf
 
     # -- engine hooks -----------------------------------------------------------------------------------
@@ -445,7 +442,6 @@ class MetricsObserver(RunObserver):
         self._task_cls = np.array(self._cls_of_device, np.intp)[device]
         self._task_cell = np.array([d.cell for d in engine.devices], np.intp)[device]
         self._task_deadline = np.array([j.deadline_s for j in engine.jobs], float)[job]
-        self._release_s, self._finish_s = engine.table.release_s, engine.table.finish_s  # filled in place
         self._place_of_target = np.array([self.placements.index(k) for k in kinds], np.intp)
         n_cls = len(self.classes)
         self._outcomes = np.zeros((n_cls, len(OUTCOMES)), np.int64)  # by class, outcome code - 1
@@ -465,13 +461,6 @@ class MetricsObserver(RunObserver):
                 self._b_invoked[j.tasks[0].uid] = int(bool(j.meta["b_invoked"]))
         self._cascade = bool((self._cache_hit >= 0).any())
         self._publish(engine, finished=False)
-
-    def on_task_end(self, engine: SimEngine, uid: int) -> None:
-        # The hot path: three appends. The task's record was just written, so reading it now is cheap; for a
-        # task that did not complete the times are meaningless (release NaN if never released) and ignored.
-        self._ended.append(uid)
-        self._finish.append(self._finish_s[uid])
-        self._release.append(self._release_s[uid])
 
     def on_progress(self, engine: SimEngine) -> None:
         if time.perf_counter() - self._last_publish >= self.min_interval_s:
@@ -495,13 +484,13 @@ class MetricsObserver(RunObserver):
 
     def _fold(self, engine: SimEngine) -> None:
         """Add the tasks that ended since the last call to the outcome counts and the latency histogram."""
-        ended = self._ended
+        # The engine logs every task that ends (no per-task call into this observer); take what is new.
+        ended = engine.ended[self._cursor :]
         if not ended:
             return
+        self._cursor += len(ended)
         n = len(ended)
-        uids = np.frombuffer(ended, np.int64).astype(np.intp)
-        finish, release = np.frombuffer(self._finish, float), np.frombuffer(self._release, float)
-        self._ended, self._finish, self._release = array("q"), array("d"), array("d")
+        uids = np.array(ended, np.intp)
         tab = engine.table
         gather = itemgetter(*ended)
 
@@ -519,6 +508,8 @@ class MetricsObserver(RunObserver):
             if b_runs:
                 self.metrics.record_cascade_b(n=b_runs)
         outcome = col(tab.outcome)
+        finish = np.fromiter(gather(tab.finish_s) if n > 1 else (gather(tab.finish_s),), float, n)
+        release = np.fromiter(gather(tab.release_s) if n > 1 else (gather(tab.release_s),), float, n)
         cls = self._task_cls[uids]
         n_cls = len(self.classes)
         self._outcomes += np.bincount(cls * 3 + outcome - 1, minlength=n_cls * 3).reshape(n_cls, 3)

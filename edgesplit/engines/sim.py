@@ -27,7 +27,8 @@ class RunObserver:
         """Called every `progress_every` events and once at the end."""
 
     def on_task_end(self, engine: SimEngine, uid: int) -> None:
-        """Called when task `uid` completes, fails or is dropped; `engine.table` holds its record."""
+        """Called when task `uid` completes, fails or is dropped; `engine.table` holds its record. Only observers
+        that override it are called (per task, so keep it cheap); batch readers can use `engine.ended` instead."""
 
     def on_end(self, engine: SimEngine, result: RunResult) -> None: ...
 
@@ -81,6 +82,8 @@ class SimEngine:
         self._hop_s_per_byte = [8.0 / h.rate_bps for h in self.world.hops]
         self.pace: float | None = None  # virtual seconds per wall second; None = as fast as possible
         self.awaiting: deque[Task] = deque()  # released tasks waiting for an external decision (policy None)
+        self.ended: list[int] = []  # uids in the order they completed, failed or were dropped
+        self._task_end_hooks: list[Callable[[SimEngine, int], None]] = []
         self._wall0: float | None = None
 
     # -- the event queue -------------------------------------------------------------------------------
@@ -103,6 +106,8 @@ class SimEngine:
         if self._wall0 is not None:
             return
         self._wall0 = time.perf_counter()
+        base = RunObserver.on_task_end
+        self._task_end_hooks = [ob.on_task_end for ob in self.observers if type(ob).on_task_end is not base]
         for job in self.jobs:
             self.schedule(job.arrival_s, self._job_arrives, job)
         for ob in self.observers:
@@ -291,9 +296,10 @@ class SimEngine:
         tab.finish_s[uid] = now
         tab.idle_j[uid] = self.device_of_task[uid].idle.end(now, self._idle_mark[uid])
         self.finished += 1
-        if self.observers:
-            for ob in self.observers:
-                ob.on_task_end(self, uid)
+        self.ended.append(uid)
+        if self._task_end_hooks:
+            for hook in self._task_end_hooks:
+                hook(self, uid)
         pending = self._pending_parents
         tasks = self.tasks
         for child in tasks[uid].children:
@@ -309,9 +315,9 @@ class SimEngine:
         task = self.tasks[uid]
         tab.idle_j[uid] = self.device_of_task[uid].idle.end(now, self._idle_mark[uid])
         self.finished += 1
-        if self.observers:
-            for ob in self.observers:
-                ob.on_task_end(self, uid)
+        self.ended.append(uid)
+        for hook in self._task_end_hooks:
+            hook(self, uid)
         if outcome != COMPLETED and propagate:
             self._drop_descendants(now, task, "an ancestor failed" if outcome == FAILED else "an ancestor was dropped")
 
@@ -326,8 +332,9 @@ class SimEngine:
             tab.reason[uid] = reason
             tab.finish_s[uid] = now
             self.finished += 1
-            for ob in self.observers:
-                ob.on_task_end(self, uid)
+            self.ended.append(uid)
+            for hook in self._task_end_hooks:
+                hook(self, uid)
             stack.extend(self.tasks[uid].children)
 
     def _close(self, end_s: float) -> None:
@@ -341,6 +348,9 @@ class SimEngine:
                 tab.reason[uid] = "stop time reached before the task was released"
                 tab.finish_s[uid] = end_s
                 self.finished += 1
+                self.ended.append(uid)
+                for hook in self._task_end_hooks:
+                    hook(self, uid)
             else:
                 self._end(end_s, uid, DROPPED, "stop time reached before the task finished", propagate=False)
         for node in (*self.devices, *self.servers):
