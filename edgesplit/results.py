@@ -27,20 +27,6 @@ class AccountingError(RuntimeError):
 class TaskTable:
     """What happened to each task, one list per field indexed by task uid (cheap to fill on the hot path)."""
 
-    FLOAT_FIELDS = (
-        "release_s",
-        "start_s",
-        "finish_s",
-        "queue_s",
-        "compute_s",
-        "uplink_s",
-        "network_s",
-        "compute_j",
-        "radio_j",
-        "idle_j",
-        "server_j",
-    )
-
     def __init__(self, n: int) -> None:
         nan = math.nan
         self.outcome = [PENDING] * n

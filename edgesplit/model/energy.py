@@ -1,11 +1,6 @@
-"""Energy bookkeeping: radio energy and the idle power that a node's in-flight tasks share."""
+"""Energy bookkeeping: the idle power that a node's in-flight tasks share."""
 
 from __future__ import annotations
-
-
-def radio_energy_j(power_w: float, seconds: float) -> float:
-    """Energy of a radio transmitting or receiving at `power_w` for `seconds` (p x D / r for D bits at rate r)."""
-    return power_w * seconds
 
 
 class IdleMeter:

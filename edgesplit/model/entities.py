@@ -53,7 +53,7 @@ class Node:
         self.seconds_per_cycle = 1.0 / profile.cpu_hz
         self.joules_per_cycle = profile.compute_energy_j(1.0)  # both energy models are linear in cycles
         self.cycles_per_flop = 1.0 / profile.flops_per_cycle
-        self.alive = True
+        self.alive = True  # reported as edgesplit_server_up; fault injection will take nodes down
 
     def cycles_of(self, task: Task) -> float:
         """Cycles `task` takes here: its own cycle count, or its FLOPs at this node's flops per cycle (DNN tasks)."""

@@ -104,9 +104,3 @@ def upward_ranks(
         extra = comm(t) if (comm is not None and t.children) else 0.0
         rank[t.uid] = cost(t) + extra + tail
     return rank
-
-
-def critical_path(tasks: Sequence[Task], cost: Callable[[Task], float]) -> float:
-    """Length of the longest cost-weighted path through one job."""
-    ranks = upward_ranks(tasks, cost)
-    return max(ranks.values(), default=0.0)
