@@ -269,7 +269,7 @@ class EpisodeSource:
 
         if self._trace is None:
             return prepare(self.sc, external_policy=True)
-        from edgesplit.workload.build import BuiltWorkload, _finish, _from_trace
+        from edgesplit.workload.build import BuiltWorkload, _finish, _from_trace, poisson_arrivals
 
         n = min(self.window_jobs or 1, len(self._trace))
         start = rng.randrange(len(self._trace) - n + 1)
@@ -277,12 +277,20 @@ class EpisodeSource:
         with gc_paused():
             jobs = _from_trace(sc, self._trace[start : start + n])
             if sc.workload.arrival.kind == "poisson":
-                arr = random.Random(f"{sc.seed}:arrivals")
-                t = 0.0
-                for job in sorted(jobs, key=lambda j: (j.arrival_s, j.name)):
-                    t += arr.expovariate(sc.workload.arrival.rate_per_s)
-                    job.arrival_s = t
+                poisson_arrivals(sc, jobs)
             workload: BuiltWorkload = _finish(
                 sc, jobs, self.device_hz, self.source, real=self.real_trace, repair={}, remap=True
             )
         return SimEngine(sc, workload, None)
+
+
+def start_episode(
+    source: EpisodeSource, rng: random.Random, featurizer: Featurizer, weights: CostWeights
+) -> tuple[SimEngine, CostMeter, Task | None]:
+    """A fresh engine for the next episode with a cost meter attached, run up to its first decision."""
+    engine = source.engine(rng)
+    featurizer.reset()
+    meter = CostMeter(weights)
+    engine.observers.append(meter)
+    engine.start()
+    return engine, meter, engine.advance()

@@ -10,7 +10,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from edgesplit.envs.observation import CLIP, CostMeter, CostWeights, EpisodeSource, Featurizer, resolve_scenario
+from edgesplit.envs.observation import (
+    CLIP,
+    CostMeter,
+    CostWeights,
+    EpisodeSource,
+    Featurizer,
+    resolve_scenario,
+    start_episode,
+)
 from edgesplit.policies.base import LOCAL
 from edgesplit.scenario import Scenario
 from edgesplit.workload.dag import Task
@@ -126,13 +134,8 @@ class OffloadEnv(gym.Env):
         super().reset(seed=seed)
         if seed is not None:
             self._rng = random.Random(seed)
-        self.engine = self.source.engine(self._rng)
-        self.featurizer.reset()
-        self.meter = CostMeter(self.weights)
-        self.engine.observers.append(self.meter)
+        self.engine, self.meter, self.task = start_episode(self.source, self._rng, self.featurizer, self.weights)
         self.result = None
-        self.engine.start()
-        self.task = self.engine.advance()
         return self.featurizer.task_obs(self.engine, self.task), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:

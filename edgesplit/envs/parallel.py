@@ -10,7 +10,15 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from edgesplit.envs.observation import CLIP, CostMeter, CostWeights, EpisodeSource, Featurizer, resolve_scenario
+from edgesplit.envs.observation import (
+    CLIP,
+    CostMeter,
+    CostWeights,
+    EpisodeSource,
+    Featurizer,
+    resolve_scenario,
+    start_episode,
+)
 from edgesplit.envs.offload import OffloadEnv
 from edgesplit.scenario import Scenario
 from edgesplit.workload.dag import Task
@@ -86,12 +94,7 @@ class OffloadParallelEnv(ParallelEnv):
         """Start an episode; returns (observations of shape (agents, dim), active agent index)."""
         if seed is not None:
             self._rng = random.Random(seed)
-        self.engine = self.source.engine(self._rng)
-        self.featurizer.reset()
-        self.meter = CostMeter(self.weights)
-        self.engine.observers.append(self.meter)
-        self.engine.start()
-        self.task = self.engine.advance()
+        self.engine, self.meter, self.task = start_episode(self.source, self._rng, self.featurizer, self.weights)
         obs, self.active = self.featurizer.agent_obs(self.engine, self.task)
         return obs, self.active
 

@@ -68,12 +68,17 @@ def build_workload(sc: Scenario, devices: list[Profile]) -> BuiltWorkload:
     trace_jobs, source, real, repair = _trace_jobs(sc)
     jobs = _from_trace(sc, trace_jobs)
     if w.arrival.kind == "poisson":
-        rng = random.Random(f"{sc.seed}:arrivals")
-        t = 0.0
-        for job in sorted(jobs, key=lambda j: (j.arrival_s, j.name)):
-            t += rng.expovariate(w.arrival.rate_per_s)
-            job.arrival_s = t
+        poisson_arrivals(sc, jobs)
     return _finish(sc, jobs, device_hz, source, real=real, repair=repair, remap=True)
+
+
+def poisson_arrivals(sc: Scenario, jobs: list[Job]) -> None:
+    """Re-time `jobs` (in their trace order) as a Poisson stream at the scenario's arrival rate."""
+    rng = random.Random(f"{sc.seed}:arrivals")
+    t = 0.0
+    for job in sorted(jobs, key=lambda j: (j.arrival_s, j.name)):
+        t += rng.expovariate(sc.workload.arrival.rate_per_s)
+        job.arrival_s = t
 
 
 def _trace_jobs(sc: Scenario) -> tuple[list[TraceJob], str, bool, dict[str, int]]:
