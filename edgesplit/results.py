@@ -268,9 +268,26 @@ def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> di
         "placements": dict(sorted(placed.items())),
         "energy_j": energy,
         **_meta_summary(engine, energy),
+        **_fault_summary(engine),
         "sim_time_s": engine.now,
         "events": engine.events,
         "wall_s": wall_s,
+    }
+
+
+def _fault_summary(engine: SimEngine) -> dict[str, Any]:
+    """A `faults` section when the scenario has faults: what was injected and how many tasks were re-placed."""
+    if not engine.faults:
+        return {}
+    outcome = engine.table.outcome
+    again = engine.redispatches
+    return {
+        "faults": {
+            "injected": [f.model_dump(mode="json") for f in engine.faults],
+            "redispatched_tasks": len(again),
+            "redispatches": sum(again.values()),
+            "redispatched_completed": sum(1 for uid in again if outcome[uid] == COMPLETED),
+        }
     }
 
 

@@ -36,13 +36,20 @@ def device_profiles(sc: Scenario) -> list[Profile]:
 def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy: bool = False) -> SimEngine:
     """Build the engine for `sc` without running it. With `external_policy` the engine has no policy: the caller
     places every released task with `engine.advance()` / `engine.decide(target)` (how RL environments drive it)."""
-    if sc.engine.kind != "sim":
-        raise UserError(f"engine.kind {sc.engine.kind!r} is not available in this version; use 'sim'")
+    if sc.faults and external_policy:
+        raise UserError("faults need a policy to re-dispatch lost tasks; an externally driven engine has none")
     with gc_paused():
         workload: BuiltWorkload = build_workload(sc, device_profiles(sc))
     p = sc.policy
     policy = None if external_policy else make_policy(p.kind, sc.seed, p.latency_weight, p.energy_weight, p.checkpoint)
-    return SimEngine(sc, workload, policy, observers)
+    engine = SimEngine(sc, workload, policy, observers)
+    if sc.engine.kind == "ray":
+        if external_policy:
+            raise UserError("an externally driven engine (RL environments) runs on engine.kind sim")
+        from edgesplit.engines.ray.engine import RayEngine
+
+        return RayEngine(sc, engine)  # type: ignore[return-value]
+    return engine
 
 
 def run_scenario(sc: Scenario, observers: Sequence[RunObserver] = ()) -> RunResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -251,7 +251,60 @@ class PolicySpec(Strict):
 
 
 class EngineSpec(Strict):
+    """Which engine runs the scenario. `sim`: one process, one event heap. `ray`: devices, servers and links
+    hosted in Ray actors (see docs/ray.md); the other fields apply to it."""
+
     kind: Literal["sim", "ray"] = "sim"
+    address: str | None = None  # a Ray cluster to join ("auto", "ray://host:10001", "host:6379"); else RAY_ADDRESS
+    shards: int | None = Field(None, ge=1)  # device-shard actors; default: one per CPU, at most one per device
+    clock: Literal["virtual", "realtime"] = "virtual"
+    time_scale: float = Field(1.0, gt=0)  # realtime: virtual seconds per wall second
+    edge_resources: dict[str, float] = {}  # custom Ray resources an edge-server actor asks for, e.g. {edge: 1}
+    shard_resources: dict[str, float] = {}  # the same for device-shard actors
+    models: Path | None = None  # realtime: tail-model directory the edge-server actors serve over gRPC
+
+
+class ServerDown(Strict):
+    """An edge server (or the cloud) goes down at `at_s`; what runs or waits there is lost. Each lost task's
+    device notices one return-path latency later and, with `on_loss: redispatch`, asks the policy again (at most
+    `redispatch_limit` times per task), else the task fails. Tasks arriving while it is down are lost the same
+    way. With `downtime_s` it comes back empty after that long; without, it stays down."""
+
+    kind: Literal["server-down"]
+    server: str  # a server name: "edge", "edge-1", "cloud"
+    at_s: Duration = Field(ge=0)
+    downtime_s: Duration | None = Field(None, gt=0)
+    on_loss: Literal["redispatch", "fail"] = "redispatch"
+    redispatch_limit: int = Field(2, ge=0)
+
+
+class LinkOutage(Strict):
+    """A cell carries nothing from `at_s` for `duration_s`: uplink transfers stall and resume where they stopped;
+    a result that would reach a device in the cell during the outage arrives when it ends."""
+
+    kind: Literal["link-outage"]
+    cell: str
+    at_s: Duration = Field(ge=0)
+    duration_s: Duration = Field(gt=0)
+
+
+class DeviceLeave(Strict):
+    """A device leaves at `at_s`: its unfinished tasks fail (their descendants are dropped) and jobs that arrive
+    while it is away are dropped. With `rejoin_s` (an absolute time) it comes back then."""
+
+    kind: Literal["device-leave"]
+    device: str  # a device name: "phone-3", or a group's name when the group has one device
+    at_s: Duration = Field(ge=0)
+    rejoin_s: Duration | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _rejoin_later(self) -> DeviceLeave:
+        if self.rejoin_s is not None and self.rejoin_s <= self.at_s:
+            raise ValueError(f"rejoin_s ({self.rejoin_s}) must be after at_s ({self.at_s})")
+        return self
+
+
+Fault = Annotated[ServerDown | LinkOutage | DeviceLeave, Field(discriminator="kind")]
 
 
 class StopSpec(Strict):
@@ -276,6 +329,7 @@ class Scenario(Strict):
     policy: PolicySpec = PolicySpec()
     engine: EngineSpec = EngineSpec()
     stop: StopSpec = StopSpec()
+    faults: list[Fault] = []
     outputs: Outputs = Outputs()
 
     @model_validator(mode="after")
@@ -293,7 +347,25 @@ class Scenario(Strict):
             raise ValueError(f"policy {self.policy.kind!r} offloads, but the fleet has no edge server and no cloud")
         if self.policy.kind == "learned" and self.policy.checkpoint is None:
             raise ValueError("policy kind 'learned' needs policy.checkpoint")
+        self._faults_resolve(cells)
         return self
+
+    def _faults_resolve(self, cells: set[str]) -> None:
+        devices = {g.name if g.count == 1 else f"{g.name}-{k}" for g in self.fleet.devices for k in range(g.count)}
+        servers = {e.name if e.count == 1 else f"{e.name}-{k}" for e in self.fleet.edge_servers for k in range(e.count)}
+        if self.fleet.cloud is not None:
+            servers.add("cloud")
+        for i, f in enumerate(self.faults):
+            name, known, what = (
+                (f.server, servers, "server")
+                if isinstance(f, ServerDown)
+                else (f.cell, cells, "cell")
+                if isinstance(f, LinkOutage)
+                else (f.device, devices, "device")
+            )
+            if name not in known:
+                shown = sorted(known)[:8]
+                raise ValueError(f"faults[{i}]: no {what} named {name!r} (some known: {shown})")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -141,3 +141,13 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray instance for the whole test run (it takes seconds to start)."""
+    from edgesplit.engines.ray.session import ensure_ray
+
+    ray = ensure_ray()
+    yield
+    ray.shutdown()

@@ -11,9 +11,10 @@ from typing import Any
 
 from edgesplit.engines.world import World, build_world
 from edgesplit.model.entities import Device
+from edgesplit.model.faults import bring_up, deliver_at, merge_windows, take_down
 from edgesplit.policies.base import LOCAL, Policy
 from edgesplit.results import COMPLETED, DROPPED, FAILED, PENDING, RunResult, TaskTable
-from edgesplit.scenario import Scenario
+from edgesplit.scenario import LinkOutage, Scenario, ServerDown
 from edgesplit.workload.build import BuiltWorkload
 from edgesplit.workload.dag import Job, Task
 
@@ -43,8 +44,9 @@ class SimEngine:
     task; a task released after its job's deadline is dropped when `drop_expired` is set; whatever has not
     finished when the stop time comes is dropped. A failed or dropped task drops all its descendants.
 
-    Events are (time, sequence, handler, argument) tuples on one heap; the sequence number makes the order of
-    simultaneous events the order they were scheduled in, so a run is a pure function of scenario and seed.
+    Events are (time, key, handler, argument) tuples on one heap. The key is a sequence number, so simultaneous
+    events run in the order they were scheduled in and a run is a pure function of scenario and seed; arrivals
+    at servers, whose order the Ray engine must reproduce across actors, come first, by task uid.
     """
 
     progress_every = 4096
@@ -70,8 +72,12 @@ class SimEngine:
         self.devices: list[Device] = self.world.devices
         self.servers = self.world.servers
         self.table = TaskTable(len(self.tasks))
-        self.device_of_task: list[Device] = [self.devices[self.jobs[t.job_uid].device] for t in self.tasks]
-        self._pending_parents = [len(t.parents) for t in self.tasks]
+        # A Ray device shard holds None for the tasks of other shards' devices.
+        self.device_of_task: list[Device] = [
+            self.devices[self.jobs[t.job_uid].device] if t is not None else None  # type: ignore[misc]
+            for t in self.tasks
+        ]
+        self._pending_parents = [len(t.parents) if t is not None else 0 for t in self.tasks]
         self._idle_mark = [0.0] * len(self.tasks)
         self.decisions = [0] * (len(self.servers) + 1)  # index 0 = local, s + 1 = server s
         self.drop_expired = scenario.workload.deadline.drop_expired
@@ -85,6 +91,15 @@ class SimEngine:
         self.ended: list[int] = []  # uids in the order they completed, failed or were dropped
         self._task_end_hooks: list[Callable[[SimEngine, int], None]] = []
         self._wall0: float | None = None
+        n = self._n_tasks = len(self.tasks)
+        self._return_s = [0.0] * n  # the result's radio latency (+ jitter), drawn when the input leaves
+        self._due = [math.nan] * n  # when the pending result of a remote task is due (nan: none, or cancelled)
+        self.faults = scenario.faults
+        downs = any(isinstance(f, ServerDown) for f in self.faults)
+        # What each server holds (uid -> start, end, energy): what it loses when it goes down.
+        self._reservations = [{} for _ in self.servers] if downs else None
+        self._down_fault = [-1] * len(self.servers)  # index in `faults` of the server's current downtime
+        self.redispatches: dict[int, int] = {}  # uid -> times a lost task was placed again
 
     # -- the event queue -------------------------------------------------------------------------------
 
@@ -109,7 +124,9 @@ class SimEngine:
         base = RunObserver.on_task_end
         self._task_end_hooks = [ob.on_task_end for ob in self.observers if type(ob).on_task_end is not base]
         for job in self.jobs:
-            self.schedule(job.arrival_s, self._job_arrives, job)
+            if job is not None:
+                self.schedule(job.arrival_s, self._job_arrives, job)
+        self._schedule_faults()
         for ob in self.observers:
             ob.on_start(self)
 
@@ -181,6 +198,10 @@ class SimEngine:
     # -- task life cycle -------------------------------------------------------------------------------
 
     def _job_arrives(self, now: float, job: Job) -> None:
+        if not self.devices[job.device].alive:
+            for task in job.tasks:
+                self._drop_unreleased(now, task.uid, "its device was away when the job arrived")
+            return
         if self.policy is not None:
             self.policy.on_job(job, self)
         for task in job.tasks:
@@ -243,6 +264,8 @@ class SimEngine:
     def _uploaded(self, now: float, transfer: Any) -> None:
         """A shared cell finished sending a transfer."""
         uid = transfer.arg
+        if self.table.outcome[uid] != PENDING:
+            return
         dev = self.device_of_task[uid]
         energy = dev.profile.tx_power_w * (now - transfer.started_s)
         dev.tx_j += energy
@@ -254,44 +277,88 @@ class SimEngine:
             self._upload_failed(now, uid)
 
     def _upload_failed(self, now: float, uid: int) -> None:
+        if self.table.outcome[uid] != PENDING:
+            return
         self._end(now, uid, FAILED, "upload lost: every retransmission failed")
 
     def _travel_to_server(self, now: float, uid: int, dev: Device) -> None:
-        """The input has left the device at `now`: it reaches the server after latency, jitter and backhaul."""
+        """The input has left the device at `now`: it reaches the server after latency, jitter and backhaul.
+        Both legs' radio delays are drawn now, so that every draw of a device happens on the device's side."""
         target = self.table.target[uid]
-        link = self.world.uplinks[dev.cell]
-        fig = link.figures
-        delay = (link.draw_delay_s() if fig.jitter_s else fig.latency_s) + self._hop_latency_s[target]
-        delay += self.tasks[uid].input_bytes * self._hop_s_per_byte[target]
+        fig = self.world.uplinks[dev.cell].figures
+        if fig.jitter_s:
+            link = self.world.uplinks[dev.cell]
+            delay = link.draw_delay_s(dev.sender)
+            self._return_s[uid] = link.draw_delay_s(dev.sender)
+        else:
+            delay = self._return_s[uid] = fig.latency_s
+        delay += self._hop_latency_s[target] + self.tasks[uid].input_bytes * self._hop_s_per_byte[target]
         self.table.network_s[uid] += delay
-        heapq.heappush(self._heap, (now + delay, self._seq, self._arrives_at_server, uid))
-        self._seq += 1
+        self._send_to_server(now + delay, uid)
+
+    def _send_to_server(self, at: float, uid: int) -> None:
+        # Arrivals carry a negative key (uid - number of tasks) instead of a sequence number: at equal times
+        # they come before other events and in uid order, an order the Ray engine's server actors can keep.
+        heapq.heappush(self._heap, (at, uid - self._n_tasks, self._arrives_at_server, uid))
 
     def _arrives_at_server(self, now: float, uid: int) -> None:
-        tab = self.table
-        task = self.tasks[uid]
-        target = tab.target[uid]
+        """Server side: queue the task's work (the server does not know whether its device is still there)."""
+        target = self.table.target[uid]
         server = self.servers[target]
+        if not server.alive:
+            self._lost(uid, now + self._notice_s(uid), 0.0, self._down_fault[target])
+            return
+        task = self.tasks[uid]
         start, end, energy = server.reserve(now, task.flops * server.cycles_per_flop if task.flops else task.cycles)
+        if self._reservations is not None:
+            self._reservations[target][uid] = (start, end, energy)
+        self._server_done(uid, now, start, end, energy)
+
+    def _server_done(self, uid: int, arrived: float, start: float, end: float, energy: float) -> None:
+        """Device side: the server queued the task at `arrived` and computes it in [start, end); its result
+        returns over backhaul, downlink and radio latency."""
+        tab = self.table
         tab.start_s[uid] = start
-        tab.queue_s[uid] = start - now
+        tab.queue_s[uid] = start - arrived
         tab.compute_s[uid] = end - start
-        tab.server_j[uid] = energy
-        dev = self.device_of_task[uid]
-        link = self.world.uplinks[dev.cell]
-        fig = link.figures
-        down_s = task.output_bytes * 8.0 / fig.downlink_rate_bps
-        back = self._hop_latency_s[target] + task.output_bytes * self._hop_s_per_byte[target] + down_s
-        back += link.draw_delay_s() if fig.jitter_s else fig.latency_s
-        energy_rx = dev.profile.rx_power_w * down_s
-        dev.rx_j += energy_rx
-        tab.radio_j[uid] += energy_rx
+        tab.server_j[uid] += energy
+        back = self._back_s(uid)
         tab.network_s[uid] += back
-        heapq.heappush(self._heap, (end + back, self._seq, self._completes, uid))
+        at = end + back
+        link = self.world.uplinks[self.device_of_task[uid].cell]
+        if link.outages:
+            at = deliver_at(link.outages, at)
+        self._due[uid] = at
+        heapq.heappush(self._heap, (at, self._seq, self._returns, uid))
         self._seq += 1
+
+    def _back_s(self, uid: int) -> float:
+        """The way back of a remote task's result: backhaul, downlink airtime and radio latency."""
+        output_bytes = self.tasks[uid].output_bytes
+        target = self.table.target[uid]
+        back = self._hop_latency_s[target] + output_bytes * self._hop_s_per_byte[target]
+        fig = self.world.uplinks[self.device_of_task[uid].cell].figures
+        return back + output_bytes * 8.0 / fig.downlink_rate_bps + self._return_s[uid]
+
+    def _returns(self, now: float, uid: int) -> None:
+        """The result reaches the device (unless the task was lost on a server that went down, or failed)."""
+        if self._due[uid] != now or self.table.outcome[uid] != PENDING:
+            return
+        dev = self.device_of_task[uid]
+        energy = (
+            dev.profile.rx_power_w
+            * self.tasks[uid].output_bytes
+            * 8.0
+            / self.world.uplinks[dev.cell].figures.downlink_rate_bps
+        )
+        dev.rx_j += energy
+        self.table.radio_j[uid] += energy
+        self._completes(now, uid)
 
     def _completes(self, now: float, uid: int) -> None:
         tab = self.table
+        if tab.outcome[uid] != PENDING:  # its device left meanwhile
+            return
         tab.outcome[uid] = COMPLETED
         tab.finish_s[uid] = now
         tab.idle_j[uid] = self.device_of_task[uid].idle.end(now, self._idle_mark[uid])
@@ -337,6 +404,103 @@ class SimEngine:
                 hook(self, uid)
             stack.extend(self.tasks[uid].children)
 
+    def _drop_unreleased(self, now: float, uid: int, reason: str) -> None:
+        tab = self.table
+        tab.outcome[uid] = DROPPED
+        tab.reason[uid] = reason
+        tab.finish_s[uid] = now
+        self.finished += 1
+        self.ended.append(uid)
+        for hook in self._task_end_hooks:
+            hook(self, uid)
+
+    # -- faults (scenario `faults:`) -------------------------------------------------------------------
+
+    def _schedule_faults(self) -> None:
+        servers = {s.name: i for i, s in enumerate(self.servers)}
+        cells = {c.name: i for i, c in enumerate(self.scenario.network.cells)}
+        devices = {d.name: i for i, d in enumerate(self.devices)}
+        outages: dict[int, list[tuple[float, float]]] = {}
+        for fi, f in enumerate(self.faults):
+            if isinstance(f, ServerDown):
+                s = servers[f.server]
+                self.schedule(f.at_s, self._server_goes_down, (s, fi))
+                if f.downtime_s is not None:
+                    self.schedule(f.at_s + f.downtime_s, self._server_comes_back, s)
+            elif isinstance(f, LinkOutage):
+                outages.setdefault(cells[f.cell], []).append((f.at_s, f.at_s + f.duration_s))
+            elif self._hosts_device(devices[f.device]):
+                self.schedule(f.at_s, self._device_leaves, (devices[f.device], fi))
+                if f.rejoin_s is not None:
+                    self.schedule(f.rejoin_s, self._device_rejoins, devices[f.device])
+        for c, windows in outages.items():
+            link = self.world.uplinks[c]
+            link.outages = merge_windows(windows)
+            if link.figures.shared:
+                for a, b in link.outages:
+                    self.schedule(a, lambda now, lk: lk.pause(now), link)
+                    self.schedule(b, lambda now, lk: lk.resume(now), link)
+
+    def _hosts_device(self, index: int) -> bool:
+        """Whether this engine drives device `index` (all of them here; a Ray shard drives some)."""
+        return True
+
+    def _notice_s(self, uid: int) -> float:
+        """How long a device takes to notice that its task's server is gone: one return-path latency."""
+        cell = self.world.uplinks[self.device_of_task[uid].cell]
+        return self._hop_latency_s[self.table.target[uid]] + cell.figures.latency_s
+
+    def _server_goes_down(self, now: float, arg: tuple[int, int]) -> None:
+        s, fault = arg
+        self._down_fault[s] = fault
+        for uid, refund in take_down(self.servers[s], now, self._reservations[s]):  # type: ignore[index]
+            self._lost(uid, now + self._notice_s(uid), refund, fault)
+
+    def _server_comes_back(self, now: float, s: int) -> None:
+        bring_up(self.servers[s], now)
+
+    def _lost(self, uid: int, notice_at: float, refund_j: float, fault: int) -> None:
+        """Device side: the task's server lost it (`refund_j` of its energy was never spent); its device will
+        notice at `notice_at`, and its pending result, if any, will not come."""
+        self.table.server_j[uid] -= refund_j
+        self._due[uid] = math.nan
+        self.schedule(notice_at, self._notices_loss, (uid, fault))
+
+    def _notices_loss(self, now: float, arg: tuple[int, int]) -> None:
+        uid, fault = arg
+        if self.table.outcome[uid] != PENDING:
+            return
+        f = self.faults[fault]
+        name = self.servers[self.table.target[uid]].name
+        tries = self.redispatches.get(uid, 0)
+        if f.on_loss == "fail":
+            self._end(now, uid, FAILED, f"lost when {name} went down")
+        elif tries >= f.redispatch_limit:
+            self._end(now, uid, FAILED, f"lost when {name} went down, after {tries} re-dispatch(es)")
+        else:
+            self.redispatches[uid] = tries + 1
+            task = self.tasks[uid]
+            self._dispatch(now, task, LOCAL if task.pin == "local" else self.policy.place(task, self))  # type: ignore[union-attr]
+
+    def _device_leaves(self, now: float, arg: tuple[int, int]) -> None:
+        d, fi = arg
+        dev = self.devices[d]
+        dev.alive = False
+        fault = self.faults[fi]
+        back_at = fault.rejoin_s if fault.rejoin_s is not None else math.inf
+        dev.core_free = [back_at] * len(dev.core_free)
+        dev.starts.clear()
+        link = self.world.uplinks[dev.cell]
+        link.cancel_sender(now, dev.sender)
+        link.radio_free_s[dev.sender] = now
+        tab = self.table
+        for uid, owner in enumerate(self.device_of_task):
+            if owner is dev and tab.outcome[uid] == PENDING and not math.isnan(tab.release_s[uid]):
+                self._end(now, uid, FAILED, "its device left the network")
+
+    def _device_rejoins(self, now: float, d: int) -> None:
+        self.devices[d].alive = True
+
     def _close(self, end_s: float) -> None:
         """Stop time: drop what is unfinished, then integrate idle power up to `end_s` everywhere."""
         tab = self.table
@@ -371,6 +535,9 @@ class SimEngine:
 
     def server_backlog_s(self, target: int) -> float:
         return max(self.servers[target].core_free[0] - self.now, 0.0)
+
+    def device_index(self, task: Task) -> int:
+        return self.jobs[task.job_uid].device
 
     def _device_of(self, task: Task) -> Device:
         return self.device_of_task[task.uid]

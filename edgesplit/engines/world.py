@@ -47,7 +47,7 @@ def build_world(sc: Scenario, schedule: Schedule) -> World:
             max_retries=c.max_retries,
             downlink_rate_bps=c.downlink_rate_bps,
         )
-        uplinks.append(Uplink(i, figures, schedule, random.Random(f"{sc.seed}:cell:{c.name}")))
+        uplinks.append(Uplink(i, figures, schedule))
 
     placement = random.Random(f"{sc.seed}:placement")
     devices: list[Device] = []
@@ -60,7 +60,8 @@ def build_world(sc: Scenario, schedule: Schedule) -> World:
             distance = lo_hi[0] if lo_hi[0] == lo_hi[1] else placement.uniform(*lo_hi)
             name = g.name if g.count == 1 else f"{g.name}-{k}"
             dev = Device(len(devices), name, g.name, profile, cell, distance)
-            dev.sender = uplinks[cell].add_sender(profile.tx_power_w, path_gain(distance, pl.intercept_db, pl.slope_db))
+            gain = path_gain(distance, pl.intercept_db, pl.slope_db)
+            dev.sender = uplinks[cell].add_sender(profile.tx_power_w, gain, random.Random(f"{sc.seed}:radio:{name}"))
             devices.append(dev)
 
     servers: list[Node] = []

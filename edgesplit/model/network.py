@@ -8,6 +8,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgesplit.model.faults import stall_through
+
 Schedule = Callable[[float, Callable[[float, object], None], object], None]
 
 
@@ -81,24 +83,30 @@ class Uplink:
     Loss: each attempt is lost with probability `loss` and resent whole; the number of attempts is drawn when
     the transfer is queued (at most 1 + max_retries), so the channel carries attempts x size. If every attempt
     is lost, the transfer ends with ok=False after spending that time and energy.
+
+    Random draws (loss, jitter) come from each sender's own stream, so a device's draws do not depend on what
+    other devices do: the Ray engine, which hosts a cell's devices on different actors, draws the same numbers.
     """
 
-    def __init__(self, index: int, figures: LinkFigures, schedule: Schedule, rng: random.Random) -> None:
+    def __init__(self, index: int, figures: LinkFigures, schedule: Schedule) -> None:
         self.index = index
         self.figures = figures
         self._schedule = schedule
-        self.rng = rng
+        self.rngs: list[random.Random] = []  # by sender
         self.snr_per_hz: list[float] = []  # by sender slot (device's position in this cell)
         self.queues: list[deque[Transfer]] = []  # by sender; the head is on the air
         self.radio_free_s: list[float] = []  # by sender, for unshared cells (no fluid model needed)
         self.solo_rate_bps: list[float] = []  # by sender: its rate with the cell to itself
         self.active: list[Transfer] = []
+        self.outages: list[tuple[float, float]] = []  # sorted [start, end) windows in which the cell sends nothing
+        self.paused = False
         self._last_s = 0.0
         self._version = 0
         self.bits_sent = 0.0
 
-    def add_sender(self, tx_power_w: float, gain: float) -> int:
-        """Register a device; returns its sender slot."""
+    def add_sender(self, tx_power_w: float, gain: float, rng: random.Random) -> int:
+        """Register a device with its random stream; returns its sender slot."""
+        self.rngs.append(rng)
         self.snr_per_hz.append(tx_power_w * gain / self.figures.noise_w_per_hz)
         self.queues.append(deque())
         self.radio_free_s.append(0.0)
@@ -123,29 +131,32 @@ class Uplink:
         backlog = sum(tr.remaining_bits for tr in queue)
         return (backlog + bits) / self.rate_bps(sender, k)
 
-    def draw_attempts(self) -> tuple[int, bool]:
-        """Attempts the next transfer takes and whether the last one gets through."""
+    def draw_attempts(self, sender: int) -> tuple[int, bool]:
+        """Attempts the sender's next transfer takes and whether the last one gets through."""
         f = self.figures
         if f.loss <= 0.0:
             return 1, True
+        rng = self.rngs[sender]
         for attempt in range(1, f.max_retries + 2):
-            if self.rng.random() >= f.loss:
+            if rng.random() >= f.loss:
                 return attempt, True
         return f.max_retries + 1, False
 
-    def draw_delay_s(self) -> float:
-        """Propagation latency plus a uniform jitter in [0, jitter_s]."""
+    def draw_delay_s(self, sender: int) -> float:
+        """Propagation latency plus a uniform jitter in [0, jitter_s] (the sender's stream)."""
         f = self.figures
-        return f.latency_s + (self.rng.random() * f.jitter_s if f.jitter_s > 0.0 else 0.0)
+        return f.latency_s + (self.rngs[sender].random() * f.jitter_s if f.jitter_s > 0.0 else 0.0)
 
     def reserve(self, now: float, sender: int, bits: float) -> tuple[float, float, bool]:
         """Unshared cells: queue `bits` on the sender's radio; returns (start, end, delivered)."""
-        attempts, ok = self.draw_attempts() if self.figures.loss > 0.0 else (1, True)
+        attempts, ok = self.draw_attempts(sender) if self.figures.loss > 0.0 else (1, True)
         bits *= attempts
         self.bits_sent += bits
         free = self.radio_free_s[sender]
         start = free if free > now else now
         end = start + bits / self.solo_rate_bps[sender]
+        if self.outages:
+            end = stall_through(self.outages, start, end - start)
         self.radio_free_s[sender] = end
         return start, end, ok
 
@@ -154,7 +165,7 @@ class Uplink:
         attempt has left. (Unshared cells know each end in advance: use `reserve`.)"""
         if not self.figures.shared:
             raise ValueError("send() is for shared cells; use reserve() on an unshared cell")
-        attempts, ok = self.draw_attempts()
+        attempts, ok = self.draw_attempts(sender)
         tr = Transfer(sender, bits * attempts, ok, on_done, arg)
         tr.queued_s = now
         self.bits_sent += tr.bits
@@ -173,9 +184,32 @@ class Uplink:
                 tr.remaining_bits -= tr.rate_bps * dt
         self._last_s = now
 
+    def pause(self, now: float) -> None:
+        """Shared cells: an outage begins; transfers on the air keep their progress and wait."""
+        self._advance(now)
+        for tr in self.active:
+            tr.rate_bps = 0.0
+        self.paused = True
+        self._version += 1  # the pending wake-up is void
+
+    def resume(self, now: float) -> None:
+        """Shared cells: the outage is over; transfers go on from where they stopped."""
+        self._last_s = now
+        self.paused = False
+        self._reallocate(now)
+
+    def cancel_sender(self, now: float, sender: int) -> None:
+        """The sender's device has left: its transfers stop (their callbacks never run)."""
+        if not self.figures.shared:
+            return
+        self._advance(now)
+        self.queues[sender].clear()
+        self.active = [tr for tr in self.active if tr.sender != sender]
+        self._reallocate(now)
+
     def _reallocate(self, now: float) -> None:
         k = len(self.active)
-        if not k:
+        if not k or self.paused:
             return
         soonest = math.inf
         for tr in self.active:

@@ -25,6 +25,10 @@ class SystemView(Protocol):
 
     def server_name(self, target: int) -> str: ...
 
+    def device_index(self, task: Task) -> int:
+        """Index of the device whose job `task` belongs to."""
+        ...
+
     def estimate(self, task: Task, target: int) -> tuple[float, float]:
         """(estimated finish time in s, estimated device energy in J) of running `task` on `target` now."""
         ...
@@ -57,3 +61,8 @@ class Policy:
     def place(self, task: Task, view: SystemView) -> int:
         """Return LOCAL or a server index for a task whose parents have all finished."""
         raise NotImplementedError
+
+    def reads_server_state(self, n_edge_servers: int) -> bool:
+        """Whether decisions look at servers' queues. The Ray engine then keeps every device shard's copy of the
+        servers' queues up to date, which bounds how far shards may run ahead of each other."""
+        return True

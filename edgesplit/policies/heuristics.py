@@ -16,6 +16,9 @@ class LocalPolicy(Policy):
     def place(self, task: Task, view: SystemView) -> int:
         return LOCAL
 
+    def reads_server_state(self, n_edge_servers: int) -> bool:
+        return False
+
 
 class EdgePolicy(Policy):
     """Every task goes to the edge server with the smallest backlog (lowest index on ties); the cloud if none."""
@@ -26,17 +29,29 @@ class EdgePolicy(Policy):
         edges = view.edge_servers or range(view.n_servers)
         return edges[0] if len(edges) == 1 else min(edges, key=view.server_backlog_s)
 
+    def reads_server_state(self, n_edge_servers: int) -> bool:
+        return n_edge_servers != 1
+
 
 class RandomPolicy(Policy):
-    """Local or any server, uniformly at random (seeded)."""
+    """Local or any server, uniformly at random; each device draws from its own seeded stream, so the choices
+    do not depend on the order in which an engine interleaves devices."""
 
     name = "random"
 
     def __init__(self, seed: int) -> None:
-        self.rng = random.Random(f"{seed}:policy")
+        self.seed = seed
+        self.rngs: dict[int, random.Random] = {}
 
     def place(self, task: Task, view: SystemView) -> int:
-        return self.rng.randrange(-1, view.n_servers)
+        d = view.device_index(task)
+        rng = self.rngs.get(d)
+        if rng is None:
+            rng = self.rngs[d] = random.Random(f"{self.seed}:policy:{d}")
+        return rng.randrange(-1, view.n_servers)
+
+    def reads_server_state(self, n_edge_servers: int) -> bool:
+        return False
 
 
 class GreedyLatencyPolicy(Policy):
