@@ -53,6 +53,14 @@ def headline_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             ("model B ratio", f"{c['b_invocation_ratio']:.1%}"),
             ("correct per joule", f"{c['correct_per_joule']:.3f}"),
         ]
+    if "dnn" in summary:
+        d = summary["dnn"]
+        by = ", ".join(f"{k} {v}" for k, v in d["predictions_by"].items())
+        rows += [
+            ("split-DNN accuracy", f"{d['accuracy']:.2%}"),
+            ("correct per joule", f"{d['correct_per_joule']:.3f}"),
+            ("predictions by", by or "-"),
+        ]
     return rows
 
 

@@ -292,7 +292,8 @@ def _fault_summary(engine: SimEngine) -> dict[str, Any]:
 
 
 def _meta_summary(engine: SimEngine, energy: dict[str, Any]) -> dict[str, Any]:
-    """A `cascade` section when the jobs carry cascade outcomes: hit and B ratios, accuracy, accuracy per joule."""
+    """A `cascade` or `dnn` section when the jobs carry predictions: accuracy and accuracy per joule (a request
+    counts as correct only if all its tasks completed and its prediction was right), plus each kind's ratios."""
     metas = [(j, j.meta) for j in engine.jobs if j.meta is not None and "correct" in j.meta]
     if not metas:
         return {}
@@ -300,15 +301,23 @@ def _meta_summary(engine: SimEngine, energy: dict[str, Any]) -> dict[str, Any]:
     served = [m for j, m in metas if all(outcome[t.uid] == COMPLETED for t in j.tasks)]
     correct = sum(1 for m in served if m["correct"])
     n = len(metas)
+    device_j = energy["device_total"]
+    common = {
+        "requests": n,
+        "served": len(served),
+        "accuracy": correct / n,
+        "accuracy_served": correct / len(served) if served else 0.0,
+        "device_energy_per_request_j": device_j / n,
+        "correct_per_joule": correct / device_j if device_j else 0.0,
+    }
+    if metas[0][1].get("kind") == "dnn":
+        sources = Counter(m["source"] for m in served)
+        return {"dnn": {**common, "predictions_by": dict(sorted(sources.items()))}}
     return {
         "cascade": {
-            "requests": n,
-            "served": len(served),
+            **common,
             "cache_hit_ratio": sum(1 for _, m in metas if m["cache_hit"]) / n,
             "b_invocation_ratio": sum(1 for _, m in metas if m["b_invoked"]) / n,
-            "accuracy": correct / n,
-            "device_energy_per_request_j": energy["device_total"] / n,
-            "correct_per_joule": correct / energy["device_total"] if energy["device_total"] else 0.0,
         }
     }
 

@@ -220,11 +220,29 @@ class ArrivalModel(Strict):
     rate_per_s: float = Field(1.0, gt=0)
 
 
+class DnnSpec(Strict):
+    """Split-DNN inference requests (`edgesplit split train` exports the model): each request shows a test image,
+    runs the model's head on the device and its tail where the policy says, with the bottleneck as upload.
+
+    Requests arrive as a Poisson stream at `rate_per_s`, round-robin over the devices. In the event engine the
+    times come from the profiles (FLOPs) and the predictions from an offline pass over the same path; in the Ray
+    engine's real-time mode devices run the real head and send the real tensor over gRPC to the edge servers.
+    """
+
+    models: Path = Path("runs/split/models")
+    model_id: str = "mnist-bottleneck-c4"
+    dataset: Literal["mnist", "digits"] = "mnist"
+    requests: int = Field(500, gt=0)
+    rate_per_s: float = Field(20.0, gt=0)
+    codec: Literal["q8", "raw"] = "q8"
+
+
 class Workload(Strict):
-    source: Literal["trace", "synthetic", "cascade"] = "trace"
+    source: Literal["trace", "synthetic", "cascade", "dnn"] = "trace"
     trace: TraceSpec = TraceSpec()
     synthetic: SyntheticSpec = SyntheticSpec()
     cascade: CascadeSpec = CascadeSpec()
+    dnn: DnnSpec = DnnSpec()
     arrival: ArrivalModel = ArrivalModel()
     mapping: Literal["round-robin", "random", "hash"] = "round-robin"
     cycles: CyclesModel = CyclesModel()
@@ -261,7 +279,6 @@ class EngineSpec(Strict):
     time_scale: float = Field(1.0, gt=0)  # realtime: virtual seconds per wall second
     edge_resources: dict[str, float] = {}  # custom Ray resources an edge-server actor asks for, e.g. {edge: 1}
     shard_resources: dict[str, float] = {}  # the same for device-shard actors
-    models: Path | None = None  # realtime: tail-model directory the edge-server actors serve over gRPC
 
 
 class ServerDown(Strict):

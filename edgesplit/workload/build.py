@@ -52,6 +52,12 @@ def build_workload(sc: Scenario, devices: list[Profile]) -> BuiltWorkload:
     if w.source == "cascade":
         jobs = _cascade_jobs(sc, devices)
         return _finish(sc, jobs, device_hz, f"cascade requests from {w.cascade.checkpoint}", real=False, repair={})
+    if w.source == "dnn":
+        from edgesplit.workload.dnn import dnn_jobs
+
+        jobs = dnn_jobs(w.dnn, sc.seed, n_dev, [p.flops_per_cycle for p in devices])
+        source = f"split-model requests ({w.dnn.model_id} from {w.dnn.models}, {w.dnn.dataset} test images)"
+        return _finish(sc, jobs, device_hz, source, real=False, repair={})
     if w.source == "synthetic" and w.synthetic.kind == "chain":
         s = w.synthetic
         jobs = chain_jobs(n_dev, s.iterations, s.local_cycles, s.offload_cycles, s.input_bytes, s.output_bytes)

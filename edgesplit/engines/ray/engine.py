@@ -99,6 +99,9 @@ class RayEngine:
         }
         lookahead = [i["lookahead_s"] for i in infos[: len(shards)]]
         self.back_min_s = min(i["back_min_s"] for i in infos[len(shards) :])
+        if sc.engine.clock == "realtime" and sc.workload.source == "dnn":  # real tensors over gRPC
+            addresses = [i["rpc"] for i in infos[len(shards) :]]
+            ray.get([s.connect.remote(addresses) for s in shards])
         if self.pace:
             start_at = time.time() + 0.2
             ray.get([s.set_clock.remote(start_at, self.pace) for s in shards])
@@ -224,6 +227,8 @@ class RayEngine:
             local.decisions = [a + b for a, b in zip(local.decisions, part["decisions"], strict=True)]
             local.events += part["events"]
             local.redispatches.update(part["redispatches"])
+            for j, meta in part["metas"].items():
+                local.jobs[j].meta = meta
             for link, bits in zip(local.world.uplinks, part["bits_sent"], strict=True):
                 link.bits_sent += bits
         for s, node in enumerate(nodes):

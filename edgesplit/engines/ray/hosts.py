@@ -25,7 +25,7 @@ from typing import Any
 from edgesplit.engines.sim import SimEngine
 from edgesplit.engines.world import build_world
 from edgesplit.model.faults import bring_up, take_down
-from edgesplit.policies import make_policy
+from edgesplit.policies import LOCAL, make_policy
 from edgesplit.results import TaskTable
 from edgesplit.scenario import Scenario, ServerDown
 from edgesplit.workload.build import BuiltWorkload
@@ -65,6 +65,7 @@ class ShardEngine(SimEngine):
         self.outbox: list[Arrival] = []
         self.shard = -1
         self.mirrored = False
+        self.inference: Any = None  # real time with split models: a realtime.DeviceInference
         self.mirror_heap: list[tuple[float, int, Any, Any]] = []
 
     def _hosts_device(self, index: int) -> bool:
@@ -76,6 +77,10 @@ class ShardEngine(SimEngine):
         server = self.servers[target]
         cycles = task.flops * server.cycles_per_flop if task.flops else task.cycles
         self.outbox.append((at, uid, cycles, self._notice_s(uid), self._back_s(uid), self.shard, target))
+        if self.inference is not None and task.name == "tail":  # real time: the real tensor leaves now
+            meta = self.jobs[task.job_uid].meta
+            request_id = f"{self.scenario.seed}-{uid}-{self.redispatches.get(uid, 0)}"
+            self.inference.remote(meta, target, request_id, self.device_of_task[uid].name)
         if self.mirrored:  # its own arrivals reach its mirrors at once; other shards' come with the next round
             self.mirror_arrival(at, uid, target, cycles)
 
@@ -83,6 +88,11 @@ class ShardEngine(SimEngine):
         """Replay an arrival on the server's mirror at its time, ordered as the event engine orders arrivals.
         Mirror events have a heap of their own: they never make a shard send, so they do not bound it."""
         heapq.heappush(self.mirror_heap, (at, uid - self._n_tasks, self._mirror_arrival, (server, cycles)))
+
+    def _dispatch(self, now: float, task: Any, target: int) -> None:
+        if self.inference is not None and target == LOCAL and task.name == "tail":
+            self.inference.local(self.jobs[task.job_uid].meta)
+        super()._dispatch(now, task, target)
 
     def _server_goes_down(self, now: float, arg: tuple[int, int]) -> None:
         """The mirror only: the server's actor reports what was lost."""
@@ -114,6 +124,12 @@ class DeviceShard:
         import ray
 
         return {"lookahead_s": self.lookahead_s, "node": ray.get_runtime_context().get_node_id()}
+
+    def connect(self, addresses: list[str | None]) -> None:
+        """Real time with split models: talk to the servers' inference servers (by server index)."""
+        from edgesplit.engines.ray.realtime import DeviceInference
+
+        self.engine.inference = DeviceInference(self.engine.scenario.workload.dnn, addresses)
 
     def set_clock(self, wall0: float, pace: float | None) -> None:
         """Real-time mode: virtual time t happens at wall-clock `wall0 + t / pace` (time.time() seconds)."""
@@ -168,6 +184,8 @@ class DeviceShard:
         eng = self.engine
         eng.now = end_s
         eng._close(end_s)
+        if eng.inference is not None:
+            eng.inference.close()
         own = [uid for uid, o in enumerate(eng.table.outcome) if o != ELSEWHERE]
         tab = eng.table
         columns = {name: [getattr(tab, name)[uid] for uid in own] for name in vars(TaskTable(0))}
@@ -179,6 +197,7 @@ class DeviceShard:
             "events": eng.events,
             "bits_sent": [link.bits_sent for link in eng.world.uplinks],
             "redispatches": eng.redispatches,
+            "metas": {j.uid: j.meta for j in eng.jobs if j is not None and j.meta is not None},
         }
 
     def now(self) -> float:
@@ -226,12 +245,17 @@ class ServerHost:
         self.pending: list[tuple[float, int, Arrival]] = []
         self.now = 0.0
         self.rpc: Any = None
+        if scenario.engine.clock == "realtime" and scenario.workload.source == "dnn":
+            from edgesplit.engines.ray.realtime import serve_models
+
+            self.rpc = serve_models(scenario.workload.dnn, self.node.name)
 
     def info(self) -> dict[str, Any]:
         import ray
 
         node_id = ray.get_runtime_context().get_node_id()
-        return {"name": self.node.name, "node": node_id, "back_min_s": self.back_min_s}
+        rpc = self.rpc.address if self.rpc is not None else None
+        return {"name": self.node.name, "node": node_id, "back_min_s": self.back_min_s, "rpc": rpc}
 
     def step(
         self, until: float, arrivals: list[bytes]

@@ -1,0 +1,1 @@
+"""Generated from protos/edgesplit.proto by `python -m edgesplit.rpc.regen`; do not edit."""
