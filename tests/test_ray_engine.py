@@ -143,3 +143,20 @@ def test_errors_are_user_errors() -> None:
         prepare(sc)
     with pytest.raises(UserError, match="no cell named"):
         load_scenario(ROOT / "scenarios/faults.yaml", ["faults.1.cell=nowhere"])
+
+
+def test_metrics_observer_on_ray_matches_the_summary(ray_session: None) -> None:
+    """The Prometheus exporter watches a Ray run: device meters live, task counters when the run ends."""
+    from edgesplit.metrics import FleetMetrics, MetricsObserver, iter_samples
+
+    metrics = FleetMetrics(top_devices=20, process_metrics=False)
+    engine = prepare(load_scenario(ROOT / "scenarios/smoke.yaml", ["engine.kind=ray"]), [MetricsObserver(metrics)])
+    s = engine.run().summary
+    got: dict[str, float] = {}
+    for name, labels, value in iter_samples(metrics.exposition().decode()):
+        if name == "edgesplit_tasks_total":
+            name = f"{name}:{labels['outcome']}"
+        got[name] = got.get(name, 0.0) + value
+    assert got["edgesplit_tasks_total:completed"] == s["tasks"]["completed"]
+    assert got["edgesplit_device_class_energy_joules_total"] == pytest.approx(s["energy_j"]["device_total"], rel=1e-12)
+    assert got["edgesplit_server_energy_joules_total"] == pytest.approx(s["energy_j"]["server_total"], rel=1e-12)

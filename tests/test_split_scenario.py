@@ -78,3 +78,25 @@ def test_realtime_ray_sends_real_tensors_over_grpc(models: Path, ray_session: No
 def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no split model 'nope'"):
         run_scenario(load_scenario(SCENARIO, sets(tmp_path, "workload.dnn.model_id=nope")))
+
+
+def test_realtime_server_crash_stops_its_grpc_server_and_nothing_is_lost(models: Path, ray_session: None) -> None:
+    """edge-0 goes down (with its inference server) for a while: lost tails are re-dispatched to edge-1 over
+    gRPC; every request is accounted for and the records equal the event engine's."""
+    heavy = models / "heavy"  # the same model, its tail charged 40 ms on an edge server: queues build up there
+    if not heavy.exists():
+        make_model_dir(models, "heavy", image_shape=(1, 8, 8), bottleneck_channels=4, seed=3)
+        (heavy / "card.json").write_text(json.dumps({"head_flops": 2.0e5, "tail_flops": 4.0e9}))
+    fault = "faults=[{kind: server-down, server: edge-0, at_s: 0.6, downtime_s: 0.6}]"
+    base = sets(models, "policy.kind=edge", "workload.dnn.model_id=heavy", fault)
+    sim = run_scenario(load_scenario(SCENARIO, base))
+    ray = run_scenario(
+        load_scenario(SCENARIO, [*base, "engine.kind=ray", "engine.clock=realtime", "engine.time_scale=4"])
+    )
+    t = ray.summary["tasks"]
+    assert t["submitted"] == 160 == t["completed"] + t["failed"] + t["dropped"]
+    assert ray.summary["faults"]["redispatched_tasks"] > 0
+    assert ray.columns["finish_s"] == sim.columns["finish_s"]
+    assert ray.columns["placement"] == sim.columns["placement"]
+    served_remote = ray.summary["dnn"]["predictions_by"]
+    assert set(served_remote) == {"grpc"}  # the re-dispatched ones too: edge-1 answered them

@@ -248,7 +248,8 @@ class ServerHost:
         if scenario.engine.clock == "realtime" and scenario.workload.source == "dnn":
             from edgesplit.engines.ray.realtime import serve_models
 
-            self.rpc = serve_models(scenario.workload.dnn, self.node.name)
+            self.dnn = scenario.workload.dnn
+            self.rpc = serve_models(self.dnn, self.node.name)
 
     def info(self) -> dict[str, Any]:
         import ray
@@ -278,11 +279,17 @@ class ServerHost:
                 _, kind, fi = events.pop(0)
                 if kind == 0:
                     self.down_fault = fi
+                    if self.rpc is not None:  # real time: its inference server goes down with it
+                        self.rpc.stop(0)
                     for uid, refund in take_down(node, t, self.reservations):
                         shard, notice = self._where[uid]
                         out.setdefault(shard, []).append(("l", t + notice, uid, refund, fi))
                 else:
                     bring_up(node, t)
+                    if self.rpc is not None:
+                        from edgesplit.engines.ray.realtime import serve_models
+
+                        self.rpc = serve_models(self.dnn, node.name, self.rpc.port)  # same address as before
                 continue
             at, _, (_, uid, cycles, notice_s, back_s, shard, _) = heapq.heappop(pending)
             if not node.alive:

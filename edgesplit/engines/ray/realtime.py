@@ -10,15 +10,16 @@ import numpy as np
 from edgesplit.scenario import DnnSpec
 
 
-def serve_models(spec: DnnSpec, name: str) -> Any:
-    """Start an inference server for the split models on this Ray node's address; returns the `EdgeServer`."""
+def serve_models(spec: DnnSpec, name: str, port: int = 0) -> Any:
+    """Start an inference server for the split models on this Ray node's address (`port` 0: any free one);
+    returns the `EdgeServer`."""
     import ray
     import torch
 
     from edgesplit.rpc.server import EdgeServer
 
     torch.set_num_threads(1)
-    server = EdgeServer(spec.models, host=ray.util.get_node_ip_address(), port=0, workers=4, name=name)
+    server = EdgeServer(spec.models, host=ray.util.get_node_ip_address(), port=port, workers=4, name=name)
     server.start()
     return server
 
