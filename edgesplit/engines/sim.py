@@ -92,7 +92,7 @@ class SimEngine:
         self._task_end_hooks: list[Callable[[SimEngine, int], None]] = []
         self._wall0: float | None = None
         n = self._n_tasks = len(self.tasks)
-        self._return_s = [0.0] * n  # the result's radio latency (+ jitter), drawn when the input leaves
+        self._back_s = [0.0] * n  # a remote task's way back, known when its input leaves the device
         self._due = [math.nan] * n  # when the pending result of a remote task is due (nan: none, or cancelled)
         self.faults = scenario.faults
         downs = any(isinstance(f, ServerDown) for f in self.faults)
@@ -283,16 +283,21 @@ class SimEngine:
 
     def _travel_to_server(self, now: float, uid: int, dev: Device) -> None:
         """The input has left the device at `now`: it reaches the server after latency, jitter and backhaul.
-        Both legs' radio delays are drawn now, so that every draw of a device happens on the device's side."""
+        Both legs' radio delays are drawn now, so that every draw of a device happens on the device's side, and
+        the result's whole way back (backhaul, downlink airtime, radio latency) is known from here on."""
         target = self.table.target[uid]
         fig = self.world.uplinks[dev.cell].figures
         if fig.jitter_s:
             link = self.world.uplinks[dev.cell]
             delay = link.draw_delay_s(dev.sender)
-            self._return_s[uid] = link.draw_delay_s(dev.sender)
+            ret = link.draw_delay_s(dev.sender)
         else:
-            delay = self._return_s[uid] = fig.latency_s
-        delay += self._hop_latency_s[target] + self.tasks[uid].input_bytes * self._hop_s_per_byte[target]
+            delay = ret = fig.latency_s
+        task = self.tasks[uid]
+        hop_latency, hop_s_per_byte = self._hop_latency_s[target], self._hop_s_per_byte[target]
+        out = task.output_bytes
+        self._back_s[uid] = hop_latency + out * hop_s_per_byte + out * 8.0 / fig.downlink_rate_bps + ret
+        delay += hop_latency + task.input_bytes * hop_s_per_byte
         self.table.network_s[uid] += delay
         self._send_to_server(now + delay, uid)
 
@@ -322,7 +327,7 @@ class SimEngine:
         tab.queue_s[uid] = start - arrived
         tab.compute_s[uid] = end - start
         tab.server_j[uid] += energy
-        back = self._back_s(uid)
+        back = self._back_s[uid]
         tab.network_s[uid] += back
         at = end + back
         link = self.world.uplinks[self.device_of_task[uid].cell]
@@ -331,14 +336,6 @@ class SimEngine:
         self._due[uid] = at
         heapq.heappush(self._heap, (at, self._seq, self._returns, uid))
         self._seq += 1
-
-    def _back_s(self, uid: int) -> float:
-        """The way back of a remote task's result: backhaul, downlink airtime and radio latency."""
-        output_bytes = self.tasks[uid].output_bytes
-        target = self.table.target[uid]
-        back = self._hop_latency_s[target] + output_bytes * self._hop_s_per_byte[target]
-        fig = self.world.uplinks[self.device_of_task[uid].cell].figures
-        return back + output_bytes * 8.0 / fig.downlink_rate_bps + self._return_s[uid]
 
     def _returns(self, now: float, uid: int) -> None:
         """The result reaches the device (unless the task was lost on a server that went down, or failed)."""

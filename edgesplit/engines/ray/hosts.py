@@ -76,7 +76,7 @@ class ShardEngine(SimEngine):
         task = self.tasks[uid]
         server = self.servers[target]
         cycles = task.flops * server.cycles_per_flop if task.flops else task.cycles
-        self.outbox.append((at, uid, cycles, self._notice_s(uid), self._back_s(uid), self.shard, target))
+        self.outbox.append((at, uid, cycles, self._notice_s(uid), self._back_s[uid], self.shard, target))
         if self.inference is not None and task.name == "tail":  # real time: the real tensor leaves now
             meta = self.jobs[task.job_uid].meta
             request_id = f"{self.scenario.seed}-{uid}-{self.redispatches.get(uid, 0)}"
