@@ -2,27 +2,30 @@
 
 Both servers run in their own processes on 127.0.0.1; this process is the client of both.
 
-* gRPC: `EdgeServer(echo=True)` serving only the "_echo" model, with its defaults (reads each stream ahead,
-  tunes the allocator). The server parses the request, checks and wraps the tensor (dtype, shape, byte length;
-  no copy) and answers with one float per sample (its element count), so what is measured is the tensor's way
-  up plus a small answer. The client is `EdgeClient`: `infer` (unary, one request at a time) and `infer_stream`
-  (one bidirectional stream, up to `--window` requests in flight). Its time includes encoding the array
-  into the message (one copy) and decoding the answer.
+* gRPC: `EdgeServer(echo=True)` serving only the "_echo" model, with its defaults (so it tunes the allocator).
+  The server parses the request, checks and wraps the tensor (dtype, shape, byte length; no copy) and answers
+  with one float per sample (its element count), which the client checks, so what is measured is the tensor's
+  way up plus a small answer. The client is `EdgeClient`: `infer` (unary, one request at a time) and
+  `infer_stream` (one bidirectional stream, up to `--window` requests in flight). Its time includes encoding
+  the array into the message (one copy) and decoding the answer.
 * bare gRPC: the same bytes as an InferRequest would carry through a grpcio stream in the gRPC server's process
-  (so with the same allocator setting) and with the same read-ahead, whose handler only answers b"ok" (no
-  protobuf, no numpy): what grpcio itself allows here.
+  (so with the same allocator setting), whose handler only answers b"ok" (no protobuf, no numpy): what grpcio
+  itself allows here.
 * raw TCP: an 8-byte length prefix and the array's bytes, sent straight from the numpy buffer (no copy), read
-  by the server into a buffer it reuses and checked (the length is what was announced and a whole number of
-  float32); it answers with 8 bytes. "rr" waits for each answer before the next send (like unary);
+  by the server into a buffer it reuses, checked to be whole float32 values and answered with its length
+  (8 bytes), which the client checks. "rr" waits for each answer before the next send (like unary);
   "pipelined" sends on one thread and reads answers on another, up to `--window` in flight (like the stream).
 
+All clients share this process; EdgeClient tunes its allocator as EdgeServer does the server's (see
+`edgesplit.rpc.server.tune_allocator`); `--no-tune-malloc` leaves both processes as they were before that.
+
 A cell's clock runs from its first send to its last answer (connecting is not timed). Cells alternate in rounds
-so that drifts in machine load hit all modes alike; MB/s is the median of a cell's rounds, and "vs raw TCP" the
-median over rounds of the ratio to the raw mode of the same pattern (unary vs rr, streams vs pipelined) measured
-in the same round, which on a shared machine is steadier than a ratio of medians. CPU ms/MB is the CPU time of
-the client process and of the server process during the cell (all threads, user + system) per MB sent. Latency
-is per message from its send to its answer (with a window in flight for the pipelined modes, so there it
-includes queueing).
+so that drifts in machine load hit all modes alike; MB/s is the median of a cell's rounds and "vs raw TCP" its
+ratio to the median of the raw mode of the same pattern (unary vs rr, stream vs pipelined). "per round" is the
+range of that ratio over the rounds, each against the raw cell of the same round: how much to trust it on a
+shared machine. CPU ms/MB is the CPU time of the client process and of the server process during the cell (all
+threads, user + system) per MB sent. Latency is per message from its send to its answer (with a window in
+flight for the pipelined modes, so there it includes queueing).
 
     .venv/bin/python bench/grpc_tensors.py [--seconds 0.5] [--rounds 5] [--window 32] [--sizes "1 MB"]
 """
@@ -45,7 +48,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"10 kB": 10_000, "100 kB": 100_000, "1 MB": 1_000_000}
+SIZES = {"10 kB": 10_000, "100 kB": 100_000, "1 MB": 1_000_000, "4 MB": 4_000_000}
+DEFAULT_SIZES = "10 kB,100 kB,1 MB"  # 4 MB: what batching four 1 MB tensors a message would give
 HEADER = struct.Struct("<Q")
 MODES = ("raw TCP rr", "raw TCP pipelined", "gRPC unary", "gRPC stream", "bare gRPC stream")
 BASELINE = {"gRPC unary": "raw TCP rr", "gRPC stream": "raw TCP pipelined", "bare gRPC stream": "raw TCP pipelined"}
@@ -128,24 +132,20 @@ def serve_raw() -> None:
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
-def serve_grpc() -> None:
+def serve_grpc(tune_malloc: bool) -> None:
     """The echo EdgeServer, and beside it a bare gRPC server (bytes in, b"ok" out) as the grpcio ceiling."""
     from concurrent import futures
 
     import grpc
 
-    from edgesplit.rpc.server import READ_AHEAD, EdgeServer, ReadAhead
+    from edgesplit.rpc.server import EdgeServer
 
-    server = EdgeServer({}, echo=True, workers=4, max_message_mb=MESSAGE_MB)
-    port = server.start()  # also tunes this process's allocator, for both servers
+    server = EdgeServer({}, echo=True, workers=4, max_message_mb=MESSAGE_MB, tune_malloc=tune_malloc)
+    port = server.start()  # tunes this process's allocator (unless told not to), for both servers
 
     def bare(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
-        ahead = ReadAhead(requests, READ_AHEAD, context.is_active)  # the same read-ahead as EdgeServer's streams
-        try:
-            for _ in ahead:
-                yield b"ok"
-        finally:
-            ahead.close()
+        for _ in requests:
+            yield b"ok"
 
     options = [("grpc.max_receive_message_length", MESSAGE_MB << 20)]
     handler = grpc.method_handlers_generic_handler(
@@ -158,8 +158,8 @@ def serve_grpc() -> None:
     server.wait()
 
 
-def _spawn(flag: str) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen([sys.executable, __file__, flag], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+def _spawn(*flags: str) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen([sys.executable, __file__, *flags], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().split()
 
@@ -227,10 +227,10 @@ def raw_pipelined(port: int, x: np.ndarray, seconds: float, window: int, meter: 
     return len(meter.latencies)
 
 
-def grpc_unary(address: str, x: np.ndarray, seconds: float, meter: Meter) -> int:
+def grpc_unary(address: str, x: np.ndarray, seconds: float, tune_malloc: bool, meter: Meter) -> int:
     from edgesplit.rpc.client import EdgeClient
 
-    with EdgeClient([address], max_message_mb=MESSAGE_MB) as client:
+    with EdgeClient([address], max_message_mb=MESSAGE_MB, tune_malloc=tune_malloc) as client:
         assert client.infer("_echo", x).ok  # connect
         meter.start()
         end = time.perf_counter() + seconds
@@ -243,10 +243,10 @@ def grpc_unary(address: str, x: np.ndarray, seconds: float, meter: Meter) -> int
     return len(meter.latencies)
 
 
-def grpc_stream(address: str, x: np.ndarray, seconds: float, window: int, meter: Meter) -> int:
+def grpc_stream(address: str, x: np.ndarray, seconds: float, window: int, tune_malloc: bool, meter: Meter) -> int:
     from edgesplit.rpc.client import EdgeClient, Request
 
-    with EdgeClient([address], max_message_mb=MESSAGE_MB, window=window) as client:
+    with EdgeClient([address], max_message_mb=MESSAGE_MB, window=window, tune_malloc=tune_malloc) as client:
         assert client.infer("_echo", x).ok  # connect
         meter.start()
         end = time.perf_counter() + seconds
@@ -291,7 +291,7 @@ class Cell:
     """One (size, mode) cell over its rounds."""
 
     rates: list[float] = field(default_factory=list)  # MB/s per round
-    ratios: list[float] = field(default_factory=list)  # rate / baseline's rate in the same round
+    ratios: list[float] = field(default_factory=list)  # rate / the baseline's rate in the same round
     client_ms_mb: list[float] = field(default_factory=list)
     server_ms_mb: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -306,18 +306,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.5, help="length of one cell's round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--window", type=int, default=32, help="messages in flight in the pipelined modes")
-    parser.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated, of: {', '.join(SIZES)}")
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"comma-separated, of: {', '.join(SIZES)}")
+    parser.add_argument(
+        "--no-tune-malloc", dest="tune_malloc", action="store_false", help="leave glibc malloc as it is, both sides"
+    )
     parser.add_argument("--serve-raw", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-grpc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_raw:
         return serve_raw()
     if args.serve_grpc:
-        return serve_grpc()
+        return serve_grpc(args.tune_malloc)
     sizes = {label: SIZES[label] for label in args.sizes.split(",")}
 
     raw_proc, (raw_port,) = _spawn("--serve-raw")
-    grpc_proc, (grpc_port, bare_port) = _spawn("--serve-grpc")
+    malloc_flag = [] if args.tune_malloc else ["--no-tune-malloc"]
+    grpc_proc, (grpc_port, bare_port) = _spawn("--serve-grpc", *malloc_flag)
     address, bare_address = f"127.0.0.1:{grpc_port}", f"127.0.0.1:{bare_port}"
     runs: dict[str, tuple[int, Callable[[np.ndarray, Meter], int]]] = {
         "raw TCP rr": (raw_proc.pid, lambda x, m: raw_rr(int(raw_port), x, args.seconds, m)),
@@ -325,10 +329,10 @@ def main() -> None:
             raw_proc.pid,
             lambda x, m: raw_pipelined(int(raw_port), x, args.seconds, args.window, m),
         ),
-        "gRPC unary": (grpc_proc.pid, lambda x, m: grpc_unary(address, x, args.seconds, m)),
+        "gRPC unary": (grpc_proc.pid, lambda x, m: grpc_unary(address, x, args.seconds, args.tune_malloc, m)),
         "gRPC stream": (
             grpc_proc.pid,
-            lambda x, m: grpc_stream(address, x, args.seconds, args.window, m),
+            lambda x, m: grpc_stream(address, x, args.seconds, args.window, args.tune_malloc, m),
         ),
         "bare gRPC stream": (grpc_proc.pid, lambda x, m: bare_stream(bare_address, x, args.seconds, m)),
     }
@@ -356,22 +360,27 @@ def main() -> None:
             proc.terminate()
             proc.wait()
 
-    print(f"{args.rounds} rounds of {args.seconds:g} s per cell, window {args.window}, medians over rounds")
+    tuned = "tuned" if args.tune_malloc else "untuned"
+    print(f"{args.rounds} rounds of {args.seconds:g} s per cell, window {args.window}, malloc {tuned}, median rounds")
     print(
-        f"| {'size':<6} | {'mode':<17} | {'MB/s':>7} | {'vs raw TCP':>10} | {'p50 ms':>7} | {'p99 ms':>7} "
-        f"| {'client CPU ms/MB':>16} | {'server CPU ms/MB':>16} |"
+        f"| {'size':<6} | {'mode':<17} | {'MB/s':>7} | {'vs raw TCP':>10} | {'per round':>9} | {'p50 ms':>7} "
+        f"| {'p99 ms':>7} | {'client CPU ms/MB':>16} | {'server CPU ms/MB':>16} |"
     )
-    print(f"|{'-' * 8}|{'-' * 19}|{'-' * 9}|{'-' * 12}|{'-' * 9}|{'-' * 9}|{'-' * 18}|{'-' * 18}|")
+    print(f"|{'-' * 8}|{'-' * 19}|{'-' * 9}|{'-' * 12}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 18}|{'-' * 18}|")
     for label in sizes:
         for mode in MODES:
             cell = cells[(label, mode)]
-            ratio = _median(cell.ratios, ".0%")
+            base = BASELINE.get(mode)
+            ratio = spread = ""
+            if base:
+                ratio = f"{statistics.median(cell.rates) / statistics.median(cells[(label, base)].rates):.0%}"
+                spread = f"{min(cell.ratios):.0%}-{max(cell.ratios):.0%}"
             lat = np.array(cell.latencies) * 1000
             p50, p99 = (f"{v:.3f}" for v in np.percentile(lat, [50, 99])) if len(lat) else ("", "")
             client, server = _median(cell.client_ms_mb, ".3f"), _median(cell.server_ms_mb, ".3f")
             print(
-                f"| {label:<6} | {mode:<17} | {_median(cell.rates, '.1f'):>7} | {ratio:>10} | {p50:>7} | {p99:>7} "
-                f"| {client:>16} | {server:>16} |"
+                f"| {label:<6} | {mode:<17} | {_median(cell.rates, '.1f'):>7} | {ratio:>10} | {spread:>9} "
+                f"| {p50:>7} | {p99:>7} | {client:>16} | {server:>16} |"
             )
 
 

@@ -1,9 +1,7 @@
 """The edge inference server: runs split-model tails on tensors sent by devices over gRPC.
 
-Throughput notes (docs/rpc.md, "Performance", has the measurements): each stream reads its requests one step
-ahead of the handler (`ReadAhead`), so the next message's receive overlaps this one's compute and answer, and
-`EdgeServer.start` keeps glibc from handing the memory of large messages back to the kernel after every message
-(`tune_allocator`).
+For throughput, `EdgeServer.start` keeps glibc from handing the memory of large messages back to the kernel after
+every message (`tune_allocator`; docs/rpc.md, "Performance", has the measurements).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from pathlib import Path
@@ -39,10 +37,6 @@ SERVICE = "edgesplit.v1.Inference"
 HEALTH_METHOD = f"/{SERVICE}/Health"
 MB = 1024 * 1024
 
-# Per stream, how many requests may wait (received, not yet handled) besides the one being handled. Two is
-# enough to keep the receive path busy; more only holds more memory (each may be max_message_mb) and takes
-# messages off HTTP/2 flow control, which is what slows a client down when the server cannot keep up.
-READ_AHEAD = 2
 # glibc malloc thresholds set by tune_allocator: freed blocks up to this size stay in the process for reuse.
 ALLOCATOR_KEEP_BYTES = 32 * MB
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (malloc.h)
@@ -62,7 +56,8 @@ def tune_allocator(keep_bytes: int = ALLOCATOR_KEEP_BYTES) -> bool:
     per message that was about a third of the server's CPU time. Setting M_TRIM_THRESHOLD and M_MMAP_THRESHOLD
     to `keep_bytes` makes glibc keep and reuse them (the same as the MALLOC_TRIM_THRESHOLD_ and
     MALLOC_MMAP_THRESHOLD_ environment variables). The cost: up to `keep_bytes` of freed memory per malloc
-    arena stays mapped. Process-wide and once per process; returns whether it is in effect (False off glibc).
+    arena stays mapped. Process-wide and once per process (later calls keep the first call's setting); returns
+    whether it is in effect (False where the C library is not glibc's or has no mallopt).
     """
     global _allocator_tuned
     if _allocator_tuned is None:
@@ -73,7 +68,7 @@ def tune_allocator(keep_bytes: int = ALLOCATOR_KEEP_BYTES) -> bool:
         except (OSError, AttributeError):
             mallopt = None
         if mallopt is not None:
-            # glibc returns 1 on success; M_MMAP_THRESHOLD above 32 MiB (on 64-bit) is refused with 0
+            # glibc answers 1 when it takes a value (old versions refuse an mmap threshold over 32 MiB)
             trim = mallopt(_M_TRIM_THRESHOLD, keep_bytes)
             mmap = mallopt(_M_MMAP_THRESHOLD, keep_bytes)
             _allocator_tuned = trim == 1 and mmap == 1
@@ -322,74 +317,12 @@ class Inferencer:
         )
 
 
-class ReadAhead:
-    """The requests of one stream, received by a thread of its own while the handler works on earlier ones.
-
-    grpcio's sync server asks for the next message only when the handler wants it, and waits for each answer to
-    be sent before the handler goes on, so receiving and answering never overlap on one stream. Here a reader
-    thread keeps up to `depth` received requests waiting. The bound keeps HTTP/2 flow control in charge: with
-    `depth` waiting the reader stops taking messages, and a client that sends faster than the server answers is
-    held back as it would be without read-ahead (the memory held is at most `depth` + 1 messages). An error of
-    the request iterator (the call cancelled) is raised to the handler once the requests before it are handled.
-    `is_active` (the context's) lets the reader give up when the call ends while the handler is not listening.
-    """
-
-    def __init__(self, incoming: Iterable[Any], depth: int, is_active: Callable[[], bool] | None = None) -> None:
-        self._incoming = incoming
-        self._depth = max(1, depth)
-        self._is_active = is_active or (lambda: True)
-        self._items: deque[Any] = deque()
-        self._cond = threading.Condition()
-        self._done = False  # the reader has finished (end of stream or error)
-        self._closed = False  # the handler has finished
-        self._error: BaseException | None = None
-        threading.Thread(target=self._read, name="edge-rpc-read", daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for item in self._incoming:
-                with self._cond:
-                    while len(self._items) >= self._depth and not self._closed:
-                        if not self._cond.wait(timeout=1.0) and not self._is_active():
-                            return
-                    if self._closed:
-                        return
-                    self._items.append(item)
-                    self._cond.notify_all()
-        except BaseException as err:  # grpc.RpcError when the call is cancelled; the handler re-raises it
-            self._error = err
-        finally:
-            with self._cond:
-                self._done = True
-                self._cond.notify_all()
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            with self._cond:
-                while not self._items and not self._done:
-                    self._cond.wait()
-                if not self._items:
-                    if self._error is not None:
-                        raise self._error
-                    return
-                item = self._items.popleft()
-                self._cond.notify_all()
-            yield item
-
-    def close(self) -> None:
-        """The handler is done: the reader stops at its next message."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
 class InferenceServicer(pb_grpc.InferenceServicer):
     """The gRPC face of an Inferencer: unary errors become statuses, stream errors become per-message statuses."""
 
-    def __init__(self, inferencer: Inferencer, on_rpc: RpcCallback | None = None, read_ahead: int = READ_AHEAD) -> None:
+    def __init__(self, inferencer: Inferencer, on_rpc: RpcCallback | None = None) -> None:
         self.inferencer = inferencer
         self.on_rpc = on_rpc
-        self.read_ahead = read_ahead
 
     def _record(self, method: str, code: grpc.StatusCode, resp: pb.InferResponse | None, received: int, t0: float):
         if self.on_rpc is not None:
@@ -411,27 +344,21 @@ class InferenceServicer(pb_grpc.InferenceServicer):
         return resp
 
     def InferStream(self, incoming: Iterable[Incoming], context: grpc.ServicerContext) -> Iterator[pb.InferResponse]:
-        # In order, one at a time: a stream is a sequence; open several streams for parallelism. Requests are
-        # received ahead (see ReadAhead) unless read_ahead is 0.
-        requests = ReadAhead(incoming, self.read_ahead, context.is_active) if self.read_ahead > 0 else None
-        try:
-            for request, size, data in requests if requests is not None else incoming:
-                t0 = time.perf_counter()
-                try:
-                    resp = self.inferencer.infer(request, data)
-                    code = grpc.StatusCode.OK
-                except RpcFailure as failure:
-                    code = failure.code
-                    resp = pb.InferResponse(
-                        request_id=request.request_id,
-                        server_name=self.inferencer.name,
-                        status=pb.Status(code=failure.code.value[0], detail=failure.detail),
-                    )
-                self._record("InferStream", code, resp, size, t0)
-                yield resp
-        finally:
-            if requests is not None:
-                requests.close()
+        # In order, one at a time: a stream is a sequence; open several streams for parallelism.
+        for request, size, data in incoming:
+            t0 = time.perf_counter()
+            try:
+                resp = self.inferencer.infer(request, data)
+                code = grpc.StatusCode.OK
+            except RpcFailure as failure:
+                code = failure.code
+                resp = pb.InferResponse(
+                    request_id=request.request_id,
+                    server_name=self.inferencer.name,
+                    status=pb.Status(code=failure.code.value[0], detail=failure.detail),
+                )
+            self._record("InferStream", code, resp, size, t0)
+            yield resp
 
     def Health(self, request: pb.HealthRequest, context: grpc.ServicerContext) -> pb.HealthResponse:
         return self.inferencer.health()
@@ -508,10 +435,9 @@ class EdgeServer:
 
     `models` is a mapping of model id to TailModel or a model directory. `echo=True` adds the benchmark model
     "_echo" (no compute). `max_message_mb` limits messages both ways; a larger request is refused by gRPC with
-    RESOURCE_EXHAUSTED. `workers` threads serve RPCs (an open stream holds one, and a reader thread of its own
-    that receives up to `read_ahead` requests ahead; 0 turns that off). With `batch_max > 1`, requests for the
-    same model within `batch_wait_ms` of each other run as one batch. `tune_malloc` calls `tune_allocator` at
-    start (process-wide: it saves a third of the CPU time per large message; see its docstring).
+    RESOURCE_EXHAUSTED. `workers` threads serve RPCs (an open stream holds one). With `batch_max > 1`, requests for
+    the same model within `batch_wait_ms` of each other run as one batch. `tune_malloc` calls `tune_allocator` at
+    start (process-wide; it saves about a third of the server's CPU time per large message, see its docstring).
     """
 
     def __init__(
@@ -532,7 +458,6 @@ class EdgeServer:
         name: str | None = None,
         cache_size: int = 1024,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
-        read_ahead: int = READ_AHEAD,
         tune_malloc: bool = True,
     ) -> None:
         loaded = dict(load_model_dir(models) if isinstance(models, str | Path) else models)
@@ -558,7 +483,6 @@ class EdgeServer:
         )
         self._workers = workers
         self._on_rpc = on_rpc
-        self._read_ahead = read_ahead
         self._tune_malloc = tune_malloc
         self._server: grpc.Server | None = None
 
@@ -575,10 +499,9 @@ class EdgeServer:
         """Bind, start serving and return the port (port 0 picks a free one)."""
         if self._tune_malloc:
             tune_allocator()
-        servicer = InferenceServicer(self.inferencer, self._on_rpc, self._read_ahead)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="edge-rpc"),
-            handlers=[_method_handlers(servicer)],
+            handlers=[_method_handlers(InferenceServicer(self.inferencer, self._on_rpc))],
             interceptors=self._interceptors,
             options=self._options,
         )
