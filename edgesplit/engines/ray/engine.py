@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from edgesplit.engines.ray.hosts import METER_FIELDS, DeviceShard, ServerHost, lookahead_s, pack_workload
 from edgesplit.engines.sim import RunObserver, SimEngine
 from edgesplit.errors import UserError
@@ -98,7 +100,7 @@ class RayEngine:
             "servers": [i["node"] for i in infos[len(shards) :]],
         }
         lookahead = [i["lookahead_s"] for i in infos[: len(shards)]]
-        self.back_min_s = min(i["back_min_s"] for i in infos[len(shards) :])
+        self.back_min_s = [i["back_min_s"] for i in infos[len(shards) :]]
         if sc.engine.clock == "realtime" and sc.workload.source == "dnn":  # real tensors over gRPC
             addresses = [i["rpc"] for i in infos[len(shards) :]]
             ray.get([s.connect.remote(addresses) for s in shards])
@@ -133,7 +135,7 @@ class RayEngine:
         next_shard = [0.0] * n_sh
         next_server = [inf] * n_sv
         last_report = time.perf_counter()
-        answers: list[Any] = [({}, inf, 0.0, 0)] * n_sh + [({}, ({}, inf), inf)] * n_sv
+        answers: list[Any] = [({}, inf, 0.0, 0)] * n_sh + [({}, ({}, inf, -inf), inf)] * n_sv
         while True:
             # Only actors with messages or events before their horizon are called; the others' state is as
             # they last reported it. In mirror mode every shard gets every batch of arrivals and skips its own.
@@ -167,10 +169,18 @@ class RayEngine:
                     to_server[s].append(batch)
             replay = [b for batches in to_server for b in batches] if mirror else []
             # The earliest time a server message could take effect at each shard: messages on their way, the
-            # shard's tasks waiting at servers or just sent, a fault's notice, or what the shard sends next.
-            bound_msg = [min(next_shard[i] + lookahead[i], first_sent[i]) + back_min for i in range(n_sh)]
+            # shard's tasks waiting at servers or just sent, a fault's notice, or the results of what the shard
+            # sends next (which cannot start before a server's first free core).
+            free_from = [answers[n_sh + s][1][2] for s in range(n_sv)]
+            bound_msg = [
+                min(
+                    max(min(next_shard[i] + lookahead[i], first_sent[i]), free_from[s]) + back_min[s]
+                    for s in range(n_sv)
+                )
+                for i in range(n_sh)
+            ]
             for s in range(n_sv):
-                msgs, (waiting, fault_due), next_server[s] = answers[n_sh + s]
+                msgs, (waiting, fault_due, _), next_server[s] = answers[n_sh + s]
                 for i, (batch, due) in msgs.items():
                     to_shard[i].append(batch)
                     bound_msg[i] = min(bound_msg[i], due)
@@ -217,11 +227,15 @@ class RayEngine:
     def _merge(self, results: Sequence[dict[str, Any]], nodes: Sequence[Any], end_s: float) -> None:
         local = self.local
         tab = local.table
+        # Each column is scattered from the shards' parts in C (numpy), then turned back into a list.
+        n = len(tab.outcome)
+        for name in results[0]["columns"] if results else ():
+            first = results[0]["columns"][name]
+            merged = np.empty(n, dtype=first.dtype)
+            for part in results:
+                merged[part["uids"]] = part["columns"][name]
+            setattr(tab, name, merged.tolist())
         for part in results:
-            for name, values in part["columns"].items():
-                column = getattr(tab, name)
-                for uid, v in zip(part["uids"], values, strict=True):
-                    column[uid] = v
             for d, dev in part["devices"].items():
                 _copy_node(local.devices[d], dev)
             local.decisions = [a + b for a, b in zip(local.decisions, part["decisions"], strict=True)]

@@ -22,6 +22,8 @@ import pickle
 import time
 from typing import Any
 
+import numpy as np
+
 from edgesplit.engines.sim import SimEngine
 from edgesplit.engines.world import build_world
 from edgesplit.model.faults import bring_up, take_down
@@ -186,9 +188,13 @@ class DeviceShard:
         eng._close(end_s)
         if eng.inference is not None:
             eng.inference.close()
-        own = [uid for uid, o in enumerate(eng.table.outcome) if o != ELSEWHERE]
         tab = eng.table
-        columns = {name: [getattr(tab, name)[uid] for uid in own] for name in vars(TaskTable(0))}
+        own = np.flatnonzero(np.asarray(tab.outcome) != ELSEWHERE)
+        # numpy gathers each column in C; reasons are strings, the rest numbers
+        columns = {
+            name: np.asarray(getattr(tab, name), dtype=object if name == "reason" else None)[own]
+            for name in vars(TaskTable(0))
+        }
         return {
             "uids": own,
             "columns": columns,
@@ -260,7 +266,7 @@ class ServerHost:
 
     def step(
         self, until: float, arrivals: list[bytes]
-    ) -> tuple[dict[int, tuple[bytes, float]], tuple[dict[int, float], float], float]:
+    ) -> tuple[dict[int, tuple[bytes, float]], tuple[dict[int, float], float, float], float]:
         """Queue `arrivals` (pickled batches from the shards), then process arrivals and faults before `until`.
         Returns ({shard: (pickled messages, earliest due)}, `_bounds()`, the time of its next arrival or fault)."""
         for batch in arrivals:
@@ -309,8 +315,9 @@ class ServerHost:
 
     def _bounds(self) -> tuple[dict[int, float], float]:
         """Lower bounds on the due times of later messages: per shard, for the arrivals of it that wait here
-        (a result leaves no earlier than the first free core; with a fault ahead, a loss may come first), and
-        for everything, the next fault's notice."""
+        (a result leaves no earlier than the first free core; with a fault ahead, a loss may come first); for
+        everything, the next fault's notice; and when new work could start at the earliest (its first free core,
+        or -inf with a fault ahead)."""
         node = self.node
         next_down = next((t for t, kind, _ in self.events if kind == 0), math.inf)
         steady = node.alive and next_down == math.inf
@@ -320,7 +327,9 @@ class ServerHost:
             due = (at if at > free else free) + a[4] if steady else at + min(a[3], a[4])
             if due < per_shard.get(a[5], math.inf):
                 per_shard[a[5]] = due
-        return per_shard, next_down + self.back_min_s
+        # New work cannot start before the first free core, unless a fault (down, then up empty) comes first.
+        free_from = free if steady and not self.events else -math.inf
+        return per_shard, next_down + self.back_min_s, free_from
 
     def last(self) -> float:
         """Time of the last arrival or fault processed."""
