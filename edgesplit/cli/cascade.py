@@ -40,9 +40,8 @@ def train(
     threads: int = typer.Option(2, help="torch threads."),
 ) -> None:
     """Train the small-CNN pool and the large reference, pick the pair, lambda and cache radius."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from edgesplit.cascade.train import TrainConfig, train_cascade
+    from edgesplit.cli.progress import stage_bars
 
     if epochs_small < 0 or epochs_large < 0:
         raise UserError("epochs must be >= 0", where="--epochs-small/--epochs-large")
@@ -62,21 +61,7 @@ def train(
         threads=threads,
         limit_train=limit_train or None,
     )
-    columns = (
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(name: str, step: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            if step == total or step % 20 == 0:
-                bar.update(tasks[name], completed=step)
-
+    with stage_bars(console, 14, every=20) as (progress, _):
         summary = train_cascade(cfg, progress)
     _print_train_summary(summary, out)
 

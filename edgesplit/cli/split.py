@@ -55,8 +55,7 @@ def train(
     threads: int = typer.Option(2, help="torch threads."),
 ) -> None:
     """Train the teacher, then the bottleneck model (stage 1: head distillation, stage 2: KD), report and export."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from edgesplit.cli.progress import stage_bars
     from edgesplit.split.train import SplitTrainConfig, train_split
 
     for name, value in (("--epochs", epochs), ("--epochs-teacher", epochs_teacher), ("--epochs-head", epochs_head)):
@@ -86,17 +85,8 @@ def train(
         resume=resume,
         export=export,
     )
-    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(name: str, step: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            if step == total or step % 10 == 0:
-                bar.update(tasks[name], completed=step)
-
-        report = train_split(cfg, progress, log=lambda msg: bar.console.print(msg))
+    with stage_bars(console, 8, every=10) as (progress, bar_console):
+        report = train_split(cfg, progress, log=lambda msg: bar_console.print(msg))
     _print_report(report, out)
 
 

@@ -392,16 +392,11 @@ class SimEngine:
             uid = stack.pop()
             if tab.outcome[uid] != PENDING:
                 continue
-            tab.outcome[uid] = DROPPED
-            tab.reason[uid] = reason
-            tab.finish_s[uid] = now
-            self.finished += 1
-            self.ended.append(uid)
-            for hook in self._task_end_hooks:
-                hook(self, uid)
+            self._drop_unreleased(now, uid, reason)
             stack.extend(self.tasks[uid].children)
 
     def _drop_unreleased(self, now: float, uid: int, reason: str) -> None:
+        """Drop a task that never started (no idle share: it was never in flight)."""
         tab = self.table
         tab.outcome[uid] = DROPPED
         tab.reason[uid] = reason
