@@ -151,3 +151,34 @@ def ray_session() -> Iterator[None]:
     ray = ensure_ray()
     yield
     ray.shutdown()
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run the real `edgesplit` entry point with `argv` (UserError -> exit 2); returns (exit code, output)."""
+    import sys
+
+    import edgesplit.cli as root
+
+    monkeypatch.setattr(sys, "argv", ["edgesplit", *argv])
+    with pytest.raises(SystemExit) as exc:
+        root.main()
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out + out.err
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding one tiny random split model, "tiny" (the gRPC tests serve it)."""
+    from edgesplit.rpc.testing import make_model_dir
+
+    root = tmp_path_factory.mktemp("models")
+    make_model_dir(root, "tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tail(model_dir: Path) -> Any:
+    """The tail of "tiny", loaded as the server loads it."""
+    from edgesplit.rpc.models import load_model_dir
+
+    return load_model_dir(model_dir)["tiny"]

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+from conftest import run_main
 from typer.testing import CliRunner
 
-import edgesplit.cli as root
 from edgesplit.cli import cascade as cascade_cli
 
 runner = CliRunner()
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the real root entry point (UserError -> exit 2) with the cascade sub-app registered."""
-    original = root._register
-
-    def register() -> None:
-        original()
-        if not any(g.name == "cascade" for g in root.app.registered_groups):
-            root.app.add_typer(cascade_cli.app, name="cascade")
-
-    monkeypatch.setattr(root, "_register", register)
-    monkeypatch.setattr(sys, "argv", ["edgesplit", "cascade", *args])
-    with pytest.raises(SystemExit) as exc:
-        root.main()
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out + out.err
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["bench"]])
@@ -104,6 +86,6 @@ def test_bad_arguments_exit_2(monkeypatch, capsys, tmp_path, trained, args):
         args = [*args, "--ckpt", str(trained), "--limit", "10"]
     if args[0] == "train":
         args = [*args, "--out", str(tmp_path)]
-    code, output = run_main(monkeypatch, capsys, *args)
+    code, output = run_main(monkeypatch, capsys, "cascade", *args)
     assert code == 2, output
     assert "Traceback" not in output

@@ -16,24 +16,12 @@ import torch
 from edgesplit.metrics import FleetMetrics
 from edgesplit.rpc.client import EdgeClient, InferResult, Request
 from edgesplit.rpc.generated import edgesplit_pb2 as pb
-from edgesplit.rpc.models import TailModel, load_model_dir
+from edgesplit.rpc.models import TailModel
 from edgesplit.rpc.server import EdgeServer
-from edgesplit.rpc.testing import make_model_dir, self_signed_cert
+from edgesplit.rpc.testing import self_signed_cert
 
 torch.set_num_threads(1)
 SHAPE = (4, 8, 8)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    make_model_dir(root, "tiny")
-    return root
-
-
-@pytest.fixture(scope="module")
-def tail(model_dir: Path) -> TailModel:
-    return load_model_dir(model_dir)["tiny"]
 
 
 @pytest.fixture

@@ -29,18 +29,6 @@ LIMIT_MB = 1
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    make_model_dir(root, "tiny")
-    return root
-
-
-@pytest.fixture(scope="module")
-def tail(model_dir: Path) -> TailModel:
-    return load_model_dir(model_dir)["tiny"]
-
-
-@pytest.fixture(scope="module")
 def server(model_dir: Path) -> Iterator[EdgeServer]:
     srv = EdgeServer(model_dir, echo=True, max_message_mb=LIMIT_MB, workers=4)
     srv.start()

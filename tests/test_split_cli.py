@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+from conftest import run_main
 from typer.testing import CliRunner
 
-import edgesplit.cli as root
 from edgesplit.cli import split as split_cli
 
 runner = CliRunner()
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the real root entry point (UserError -> exit 2) with the split sub-app registered."""
-    original = root._register
-
-    def register() -> None:
-        original()
-        if not any(g.name == "split" for g in root.app.registered_groups):
-            root.app.add_typer(split_cli.app, name="split")
-
-    monkeypatch.setattr(root, "_register", register)
-    monkeypatch.setattr(sys, "argv", ["edgesplit", "split", *args])
-    with pytest.raises(SystemExit) as exc:
-        root.main()
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out + out.err
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["export"], ["plan"]])
@@ -109,7 +91,7 @@ def test_plan_table_and_json(trained):
 def test_bad_arguments_exit_2(monkeypatch, capsys, tmp_path, args):
     if args[0] == "train":
         args = [*args, "--out", str(tmp_path)]
-    code, output = run_main(monkeypatch, capsys, *args)
+    code, output = run_main(monkeypatch, capsys, "split", *args)
     assert code == 2, output
     assert "Traceback" not in output
     assert len(output.strip().splitlines()) == 1 or "Usage" in output  # one line, or Click's usage error
