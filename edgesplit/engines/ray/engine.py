@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesplit.engines.ray.hosts import METER_FIELDS, DeviceShard, ServerHost, lookahead_s, pack_workload
+from edgesplit.engines.ray.hosts import DeviceShard, ServerHost, lookahead_s, pack_workload
 from edgesplit.engines.sim import RunObserver, SimEngine
 from edgesplit.errors import UserError
 from edgesplit.results import RunResult
@@ -85,13 +85,14 @@ class RayEngine:
         _check_resources(ray, sc.engine.edge_resources, n_edge, "engine.edge_resources")
         _check_resources(ray, sc.engine.shard_resources, len(groups), "engine.shard_resources")
         shard_cls = ray.remote(DeviceShard).options(num_cpus=0, resources=sc.engine.shard_resources or None)
-        edge_opts = {"num_cpus": 0, "resources": sc.engine.edge_resources or None}
         mirror = local.policy is not None and local.policy.reads_server_state(len(local._edge_servers))
         shards = [
             shard_cls.remote(i, sc, pack_workload(local.workload, set(g)), g, mirror) for i, g in enumerate(groups)
         ]
         servers = [
-            ray.remote(ServerHost).options(**(edge_opts if kind == "edge" else {"num_cpus": 0})).remote(sc, s)
+            ray.remote(ServerHost)
+            .options(num_cpus=0, resources=(sc.engine.edge_resources if kind == "edge" else None) or None)
+            .remote(sc, s)
             for s, kind in enumerate(local.world.server_kind)
         ]
         infos = ray.get([a.info.remote() for a in (*shards, *servers)])
@@ -237,7 +238,7 @@ class RayEngine:
             setattr(tab, name, merged.tolist())
         for part in results:
             for d, dev in part["devices"].items():
-                _copy_node(local.devices[d], dev)
+                _set_meters(local.devices[d], dev)
             local.decisions = [a + b for a, b in zip(local.decisions, part["decisions"], strict=True)]
             local.events += part["events"]
             local.redispatches.update(part["redispatches"])
@@ -246,7 +247,7 @@ class RayEngine:
             for link, bits in zip(local.world.uplinks, part["bits_sent"], strict=True):
                 link.bits_sent += bits
         for s, node in enumerate(nodes):
-            _copy_node(local.servers[s], node)
+            _set_meters(local.servers[s], node)
         local.finished = sum(1 for o in tab.outcome if o)
         # Observers that fold ended tasks (metrics) see them all at the end, in the order they ended.
         local.ended = sorted(range(len(tab.outcome)), key=lambda uid: (tab.finish_s[uid], uid))
@@ -266,13 +267,7 @@ def _check_resources(ray: Any, each: dict[str, float], actors: int, field: str) 
             )
 
 
-def _copy_node(dst: Any, src: Any) -> None:
-    for name in ("compute_j", "busy_s", "tasks", "idle", "core_free", "alive", "tx_j", "rx_j", "offloaded"):
-        if hasattr(src, name):
-            setattr(dst, name, getattr(src, name))
-
-
-def _set_meters(node: Any, values: tuple[Any, ...]) -> None:
-    names = [f for f in METER_FIELDS if hasattr(node, f)]
-    for name, v in zip(names, values, strict=False):
-        setattr(node, name, v)
+def _set_meters(node: Any, meters: dict[str, Any]) -> None:
+    """Copy an actor's meters (`hosts.node_meters`) into the driver's node, which the records point at."""
+    for name, value in meters.items():
+        setattr(node, name, value)

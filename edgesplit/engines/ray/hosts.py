@@ -198,7 +198,7 @@ class DeviceShard:
         return {
             "uids": own,
             "columns": columns,
-            "devices": {d: eng.devices[d] for d in sorted(eng.owned)},
+            "devices": self.meters(),
             "decisions": eng.decisions,
             "events": eng.events,
             "bits_sent": [link.bits_sent for link in eng.world.uplinks],
@@ -210,17 +210,18 @@ class DeviceShard:
         """Time of the last event processed."""
         return self.engine.now
 
-    def meters(self) -> dict[int, tuple[float, ...]]:
+    def meters(self) -> dict[int, dict[str, Any]]:
         """Live energy and load figures of this shard's devices (for progress and metrics while running)."""
         eng = self.engine
-        return {d: _meter_values(eng.devices[d]) for d in eng.owned}
+        return {d: node_meters(eng.devices[d]) for d in eng.owned}
 
 
-METER_FIELDS = ("compute_j", "busy_s", "tasks", "tx_j", "rx_j", "offloaded", "alive")
+METER_FIELDS = ("compute_j", "busy_s", "tasks", "idle", "core_free", "alive", "tx_j", "rx_j", "offloaded")
+"""What a node's actor hands back of it: its energy and load meters and its state (devices have radio ones)."""
 
 
-def _meter_values(node: Any) -> tuple[Any, ...]:
-    return tuple(getattr(node, f) for f in METER_FIELDS if hasattr(node, f)) + (node.idle.last_s,)
+def node_meters(node: Any) -> dict[str, Any]:
+    return {f: getattr(node, f) for f in METER_FIELDS if hasattr(node, f)}
 
 
 class ServerHost:
@@ -335,11 +336,11 @@ class ServerHost:
         """Time of the last arrival or fault processed."""
         return self.now
 
-    def finish(self) -> Any:
-        """The server's node (meters) at the end; stops its gRPC server if it has one."""
+    def finish(self) -> dict[str, Any]:
+        """The server's meters at the end; stops its gRPC server if it has one."""
         if self.rpc is not None:
             self.rpc.stop(0.5)
-        return self.node
+        return node_meters(self.node)
 
 
 _TASK_FIELDS = tuple(f for f in Task.__slots__)
