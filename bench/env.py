@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgesplit.envs import OffloadEnv, OffloadParallelEnv  # noqa: E402
-from edgesplit.run import gc_paused  # noqa: E402
+from edgesplit.gcpause import gc_paused  # noqa: E402
 
 GOAL = 10_000
 

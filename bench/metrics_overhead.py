@@ -29,10 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+from edgesplit.engines.factory import prepare
 from edgesplit.engines.sim import SimEngine
+from edgesplit.gcpause import gc_paused
 from edgesplit.metrics import FleetMetrics, MetricsObserver, start_exporter
 from edgesplit.results import RunResult
-from edgesplit.run import gc_paused, prepare
 from edgesplit.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

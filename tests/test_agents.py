@@ -135,7 +135,7 @@ def test_learned_policy_in_a_scenario_makes_the_env_decisions(
     ckpt = trained[algo]
     overrides = ["policy.kind=learned", f"policy.checkpoint={ckpt}", "engine.kind=sim", "workload.synthetic.jobs=12"]
     sc = load_scenario(SMOKE, overrides)
-    from edgesplit.run import prepare
+    from edgesplit.engines.factory import prepare
 
     engine = prepare(sc)
     result = engine.run()

@@ -60,8 +60,8 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_cache_and_model_b_metrics_match_the_summary(checkpoint: Path) -> None:
+    from edgesplit.engines.factory import prepare
     from edgesplit.metrics import MetricsObserver
-    from edgesplit.run import prepare
 
     observer = MetricsObserver()
     engine = prepare(load_scenario(SCENARIO, overrides(checkpoint)), observers=[observer])

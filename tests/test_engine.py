@@ -146,8 +146,8 @@ def test_idle_meter_shares_add_up_to_power_times_time() -> None:
 
 
 def test_an_external_driver_makes_the_same_run_as_the_policy() -> None:
+    from edgesplit.engines.factory import prepare
     from edgesplit.policies import make_policy
-    from edgesplit.run import prepare
 
     sc = load_scenario(SMOKE)
     reference = run_scenario(sc).columns

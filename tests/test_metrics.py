@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgesplit.cli import scenario as scenario_cli
+from edgesplit.engines.factory import prepare
 from edgesplit.errors import UserError
 from edgesplit.metrics import (
     FLEET_METRICS,
@@ -30,7 +31,7 @@ from edgesplit.metrics import (
     start_exporter,
 )
 from edgesplit.results import RunResult
-from edgesplit.run import prepare, run_scenario
+from edgesplit.run import run_scenario
 from edgesplit.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

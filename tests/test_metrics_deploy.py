@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edgesplit.engines.factory import prepare
 from edgesplit.metrics import FleetMetrics, MetricsObserver, iter_samples
-from edgesplit.run import prepare
 from edgesplit.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ SETS = ["workload.synthetic.jobs=15", "fleet.edge_servers.0.count=2"]
 
 DRIVER = """
 import json, sys
-from edgesplit.run import prepare
+from edgesplit.engines.factory import prepare
 from edgesplit.scenario import load_scenario
 sc = load_scenario(sys.argv[1], sys.argv[3:])
 engine = prepare(sc)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from edgesplit.engines.factory import prepare
 from edgesplit.errors import UserError
 from edgesplit.results import RunResult
-from edgesplit.run import prepare, run_scenario
+from edgesplit.run import run_scenario
 from edgesplit.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -140,7 +140,8 @@ def _hold(exporter: Exporter) -> None:
 
 
 def _run(sc: Scenario, out: Path | None, quiet: bool, exporter: Exporter | None, pace: float | None) -> None:
-    from edgesplit.run import gc_paused, prepare
+    from edgesplit.engines.factory import prepare
+    from edgesplit.gcpause import gc_paused
 
     out_dir = out or sc.outputs.dir or Path("runs") / sc.name
     progress = Progress(

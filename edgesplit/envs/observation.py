@@ -265,7 +265,8 @@ class EpisodeSource:
 
     def engine(self, rng: random.Random) -> SimEngine:
         """A fresh engine for the next episode."""
-        from edgesplit.run import gc_paused, prepare
+        from edgesplit.engines.factory import prepare
+        from edgesplit.gcpause import gc_paused
 
         if self._trace is None:
             return prepare(self.sc, external_policy=True)

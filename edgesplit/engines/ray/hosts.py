@@ -111,7 +111,8 @@ class DeviceShard:
 
     def __init__(self, index: int, scenario: Scenario, workload: bytes, devices: list[int], mirrored: bool) -> None:
         """`workload` comes from `pack_workload`."""
-        gc.disable()  # the actor's objects form no cycles; the collector's passes would dominate (see run.gc_paused)
+        # The actor's objects form no cycles; the collector's passes would dominate (see gcpause.gc_paused).
+        gc.disable()
         self.engine = ShardEngine(scenario, unpack_workload(workload), set(devices))
         self.engine.shard = index
         self.engine.mirrored = mirrored
@@ -349,7 +350,7 @@ _JOB_FIELDS = ("uid", "name", "arrival_s", "device", "deadline_s", "meta")
 
 def pack_workload(workload: BuiltWorkload, devices: set[int]) -> bytes:
     """The jobs of `devices` as plain tuples, pickled (slotted dataclasses pickle ten times slower)."""
-    from edgesplit.run import gc_paused
+    from edgesplit.gcpause import gc_paused
 
     task_row = operator.attrgetter(*_TASK_FIELDS)
     job_row = operator.attrgetter(*_JOB_FIELDS)
