@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/alibaba_trace.yaml
 
-.PHONY: setup run test lint format system-deps bench clean
+LAYERS ?= ../shared/tools
+
+.PHONY: setup run test lint layers format system-deps bench clean
 
 setup: $(STAMP)
 
@@ -24,9 +26,13 @@ system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 	  (apt-get update -q && apt-get install -y -q --no-install-recommends prometheus)
 
-lint: setup
+lint: setup layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The intended layering (shared/tools/layers.txt): no cycles, every rule kept; exits 1 otherwise.
+layers:
+	$(PY) $(LAYERS)/import_graph.py . --rules $(LAYERS)/layers.txt
 
 format: setup
 	$(BIN)/ruff format .

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from agents.training import SPLIT_S, split_scenario
-from edgesplit.envs.observation import CostWeights, costs_from_columns
+from edgesplit.envs.observation import costs_from_columns
 from edgesplit.policies import HEURISTICS
+from edgesplit.policies.features import CostWeights
 from edgesplit.policies.learned import read_meta
 from edgesplit.scenario import load_scenario
 

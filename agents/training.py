@@ -9,8 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from edgesplit.envs.observation import CostWeights
 from edgesplit.errors import UserError
+from edgesplit.policies.features import CostWeights
 from edgesplit.scenario import Scenario, load_scenario
 
 ALGOS = ("com-ddpg", "ppo", "dqn", "sac")
@@ -66,8 +66,9 @@ def train_agent(
     tensorboard: bool = True,
     hints: bool = False,
 ) -> Path:
-    """Train `algo` for `steps` env steps (decisions) on the training part of `scenario`; writes the model, meta.json
-    and TensorBoard logs under `out` and returns the model path. `config` overrides hyperparameters."""
+    """Train `algo` for `steps` env steps (decisions) on the training part of `scenario`; writes the model, its
+    inference artefact (policy.npz, what `LearnedPolicy` runs), meta.json and TensorBoard logs under `out` and
+    returns the model path. `config` overrides hyperparameters."""
     if algo not in ALGOS:
         raise UserError(f"--algo must be one of {', '.join(ALGOS)}, got {algo!r}")
     if steps <= 0:
@@ -90,6 +91,7 @@ def train_agent(
     wall0 = time.perf_counter()
     if algo == "com-ddpg":
         from agents.com_ddpg import ComDDPG, ComDDPGConfig
+        from agents.export import com_ddpg_artefact, write_artefact
         from edgesplit.envs.parallel import OffloadParallelEnv
 
         env = OffloadParallelEnv(sc, window_jobs=window_jobs, weights=weights, hints=hints)
@@ -103,11 +105,13 @@ def train_agent(
         model.learn(steps, log_dir=log_dir, progress=progress, checkpoint=model_path, checkpoint_every=every)
         model.save(model_path, env_meta)
         meta = {"obs_dim": env.featurizer.agent_dim, "n_agents": env.n_agents, "config": model.cfg.to_dict()}
+        meta["inference"] = write_artefact(out, *com_ddpg_artefact(model))
         total = model.steps
         n_jobs = env.source.n_jobs
     else:
         import torch
 
+        from agents.export import sb3_artefact, write_artefact
         from agents.sb3 import load_model, make_model, progress_callback
         from edgesplit.envs.offload import OffloadEnv
 
@@ -124,6 +128,7 @@ def train_agent(
         model.learn(steps, callback=callback, reset_num_timesteps=not resume, tb_log_name=algo)
         model.save(str(model_path))
         meta = {"obs_dim": env.featurizer.task_dim, "hyperparameters": _jsonable(model_hparams(algo, config))}
+        meta["inference"] = write_artefact(out, *sb3_artefact(algo, model))
         total = int(model.num_timesteps)
         n_jobs = env.source.n_jobs
     meta.update(

@@ -17,7 +17,7 @@ Both servers run in their own processes on 127.0.0.1; this process is the client
   "pipelined" sends on one thread and reads answers on another, up to `--window` in flight (like the stream).
 
 All clients share this process; EdgeClient tunes its allocator as EdgeServer does the server's (see
-`edgesplit.rpc.server.tune_allocator`); `--no-tune-malloc` leaves both processes as they were before that.
+`edgesplit.rpc.alloc.tune_allocator`); `--no-tune-malloc` leaves both processes as they were before that.
 
 A cell's clock runs from its first send to its last answer (connecting is not timed). Cells alternate in rounds
 so that drifts in machine load hit all modes alike; MB/s is the median of a cell's rounds and "vs raw TCP" its
@@ -244,7 +244,8 @@ def grpc_unary(address: str, x: np.ndarray, seconds: float, tune_malloc: bool, m
 
 
 def grpc_stream(address: str, x: np.ndarray, seconds: float, window: int, tune_malloc: bool, meter: Meter) -> int:
-    from edgesplit.rpc.client import EdgeClient, Request
+    from edgesplit.rpc.client import EdgeClient
+    from edgesplit.rpc.results import Request
 
     with EdgeClient([address], max_message_mb=MESSAGE_MB, window=window, tune_malloc=tune_malloc) as client:
         assert client.infer("_echo", x).ok  # connect

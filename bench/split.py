@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgesplit.model.profiles import get_profile  # noqa: E402
-from edgesplit.split.planner import costs_from_checkpoint, parse_link, plan  # noqa: E402
-from edgesplit.split.train import REPORT_FILE, SplitTrainConfig, train_split  # noqa: E402
+from edgesplit.split.checkpoint import REPORT_FILE  # noqa: E402
+from edgesplit.split.config import SplitTrainConfig  # noqa: E402
+from edgesplit.split.costs import costs_from_checkpoint  # noqa: E402
+from edgesplit.split.planner import parse_link, plan  # noqa: E402
+from edgesplit.split.train import train_split  # noqa: E402
 
 DEVICES = ("rpi4", "jetson-nano")
 RATES_MBPS = (1, 5, 10, 20)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from edgesplit.engines.sim import SimEngine
+    from edgesplit.scenario import Scenario
+    from edgesplit.workload.build import BuiltWorkload
 
 PENDING, COMPLETED, FAILED, DROPPED = 0, 1, 2, 3
 OUTCOME_NAMES = {PENDING: "pending", COMPLETED: "completed", FAILED: "failed", DROPPED: "dropped"}
@@ -46,6 +47,33 @@ class TaskTable:
             "server_j",
         ):
             setattr(self, name, [0.0] * n)
+
+
+@dataclass
+class NodeMeters:
+    """One node's energy meters at the end of a run, in joules (radio: transmit + receive; devices only)."""
+
+    name: str
+    group: str
+    compute_j: float
+    radio_j: float
+    idle_j: float
+    battery_left_j: float | None = None
+
+
+@dataclass
+class RunData:
+    """Everything a run's result is built from, as plain data: both engines hand one over when a run ends."""
+
+    scenario: Scenario
+    workload: BuiltWorkload
+    table: TaskTable
+    task_device: list[int]  # the index in `devices` of each task's device
+    devices: list[NodeMeters]
+    servers: list[NodeMeters]
+    end_s: float
+    events: int
+    redispatches: dict[int, int]  # uid -> times a lost task was placed again
 
 
 RECORD_COLUMNS = (
@@ -87,9 +115,10 @@ class RunResult:
     summary: dict[str, Any]
 
     @classmethod
-    def build(cls, engine: SimEngine, wall_s: float) -> RunResult:
-        columns = _columns(engine)
-        summary = _summary(engine, columns, wall_s)
+    def build(cls, data: RunData, wall_s: float) -> RunResult:
+        """Records and summary of a finished run; raises AccountingError if a task is unaccounted for."""
+        columns = _columns(data)
+        summary = _summary(data, columns, wall_s)
         return cls(columns, summary)
 
     @property
@@ -148,12 +177,12 @@ def read_records(run_dir: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _columns(engine: SimEngine) -> dict[str, list[Any]]:
-    tab = engine.table
-    tasks = engine.tasks
-    jobs = [engine.jobs[t.job_uid] for t in tasks]
-    devices = engine.device_of_task
-    names = {NO_TARGET: "none", -1: "local", **{i: s.name for i, s in enumerate(engine.servers)}}
+def _columns(data: RunData) -> dict[str, list[Any]]:
+    tab = data.table
+    tasks = data.workload.tasks
+    jobs = [data.workload.jobs[t.job_uid] for t in tasks]
+    devices = [data.devices[d] for d in data.task_device]
+    names = {NO_TARGET: "none", -1: "local", **{i: s.name for i, s in enumerate(data.servers)}}
     outcome = tab.outcome
     finish, release = tab.finish_s, tab.release_s
     # Device compute energy is the task's own only when it ran locally; on a server it is the server's.
@@ -212,8 +241,9 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> dict[str, Any]:
-    sc = engine.scenario
+def _summary(data: RunData, cols: dict[str, list[Any]], wall_s: float) -> dict[str, Any]:
+    sc = data.scenario
+    jobs = data.workload.jobs
     outcomes = Counter(cols["outcome"])
     submitted = len(cols["task"])
     completed, failed, dropped = outcomes["completed"], outcomes["failed"], outcomes["dropped"]
@@ -226,14 +256,14 @@ def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> di
     latency = latency[~np.isnan(latency)]
 
     # Jobs: makespan of fully completed jobs; a job misses its deadline unless all its tasks completed in time.
-    n_jobs = len(engine.jobs)
-    job_of = np.fromiter((t.job_uid for t in engine.tasks), dtype=np.int64, count=submitted)
+    n_jobs = len(jobs)
+    job_of = np.fromiter((t.job_uid for t in data.workload.tasks), dtype=np.int64, count=submitted)
     finish = np.array(cols["finish_s"], dtype=float)
     last_finish = np.full(n_jobs, -np.inf)
     np.maximum.at(last_finish, job_of, finish)
-    not_done = np.bincount(job_of, weights=np.array(engine.table.outcome) != COMPLETED, minlength=n_jobs)
-    arrival = np.array([j.arrival_s for j in engine.jobs])
-    deadline = np.array([j.deadline_s for j in engine.jobs])
+    not_done = np.bincount(job_of, weights=np.array(data.table.outcome) != COMPLETED, minlength=n_jobs)
+    arrival = np.array([j.arrival_s for j in jobs])
+    deadline = np.array([j.deadline_s for j in jobs])
     has_tasks = np.bincount(job_of, minlength=n_jobs) > 0
     done = (not_done == 0) & has_tasks
     makespan = (last_finish - arrival)[done]
@@ -242,15 +272,15 @@ def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> di
 
     placed = Counter(p for p in cols["placement"] if p != "none")
     n_placed = sum(placed.values())
-    energy = _energy(engine)
+    energy = _energy(data)
     return {
         "scenario": sc.name,
         "seed": sc.seed,
         "policy": sc.policy.kind,
         "engine": sc.engine.kind,
-        "trace_source": engine.workload.source,
-        "real_trace": engine.workload.real_trace,
-        "trace_repairs": engine.workload.repair,
+        "trace_source": data.workload.source,
+        "real_trace": data.workload.real_trace,
+        "trace_repairs": data.workload.repair,
         "tasks": {
             "submitted": submitted,
             "completed": completed,
@@ -267,23 +297,24 @@ def _summary(engine: SimEngine, cols: dict[str, list[Any]], wall_s: float) -> di
         "offload_ratio": (n_placed - placed["local"]) / n_placed if n_placed else 0.0,
         "placements": dict(sorted(placed.items())),
         "energy_j": energy,
-        **_meta_summary(engine, energy),
-        **_fault_summary(engine),
-        "sim_time_s": engine.now,
-        "events": engine.events,
+        **_meta_summary(data, energy),
+        **_fault_summary(data),
+        "sim_time_s": data.end_s,
+        "events": data.events,
         "wall_s": wall_s,
     }
 
 
-def _fault_summary(engine: SimEngine) -> dict[str, Any]:
+def _fault_summary(data: RunData) -> dict[str, Any]:
     """A `faults` section when the scenario has faults: what was injected and how many tasks were re-placed."""
-    if not engine.faults:
+    faults = data.scenario.faults
+    if not faults:
         return {}
-    outcome = engine.table.outcome
-    again = engine.redispatches
+    outcome = data.table.outcome
+    again = data.redispatches
     return {
         "faults": {
-            "injected": [f.model_dump(mode="json") for f in engine.faults],
+            "injected": [f.model_dump(mode="json") for f in faults],
             "redispatched_tasks": len(again),
             "redispatches": sum(again.values()),
             "redispatched_completed": sum(1 for uid in again if outcome[uid] == COMPLETED),
@@ -291,13 +322,13 @@ def _fault_summary(engine: SimEngine) -> dict[str, Any]:
     }
 
 
-def _meta_summary(engine: SimEngine, energy: dict[str, Any]) -> dict[str, Any]:
+def _meta_summary(data: RunData, energy: dict[str, Any]) -> dict[str, Any]:
     """A `cascade` or `dnn` section when the jobs carry predictions: accuracy and accuracy per joule (a request
     counts as correct only if all its tasks completed and its prediction was right), plus each kind's ratios."""
-    metas = [(j, j.meta) for j in engine.jobs if j.meta is not None and "correct" in j.meta]
+    metas = [(j, j.meta) for j in data.workload.jobs if j.meta is not None and "correct" in j.meta]
     if not metas:
         return {}
-    outcome = engine.table.outcome
+    outcome = data.table.outcome
     served = [m for j, m in metas if all(outcome[t.uid] == COMPLETED for t in j.tasks)]
     correct = sum(1 for m in served if m["correct"])
     n = len(metas)
@@ -322,16 +353,16 @@ def _meta_summary(engine: SimEngine, energy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _energy(engine: SimEngine) -> dict[str, Any]:
+def _energy(data: RunData) -> dict[str, Any]:
     per_device = []
     by_class: dict[str, dict[str, float]] = {}
     totals = {"compute": 0.0, "radio": 0.0, "idle": 0.0}
-    for d in engine.devices:
-        parts = {"compute": d.compute_j, "radio": d.tx_j + d.rx_j, "idle": d.idle.total_j}
+    for d in data.devices:
+        parts = {"compute": d.compute_j, "radio": d.radio_j, "idle": d.idle_j}
         total = sum(parts.values())
         row = {"device": d.name, "class": d.group, **parts, "total": total}
-        if d.profile.battery_j is not None:
-            row["battery_left_j"] = d.battery_left_j()
+        if d.battery_left_j is not None:
+            row["battery_left_j"] = d.battery_left_j
         per_device.append(row)
         acc = by_class.setdefault(d.group, {"compute": 0.0, "radio": 0.0, "idle": 0.0, "total": 0.0})
         for k, v in parts.items():
@@ -339,8 +370,7 @@ def _energy(engine: SimEngine) -> dict[str, Any]:
             totals[k] += v
         acc["total"] += total
     servers = {
-        s.name: {"compute": s.compute_j, "idle": s.idle.total_j, "total": s.compute_j + s.idle.total_j}
-        for s in engine.servers
+        s.name: {"compute": s.compute_j, "idle": s.idle_j, "total": s.compute_j + s.idle_j} for s in data.servers
     }
     return {
         "device_total": sum(totals.values()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgesplit.engines.factory import prepare
-from edgesplit.engines.sim import RunObserver
+from edgesplit.engines.observer import RunObserver
 from edgesplit.gcpause import gc_paused
 from edgesplit.results import RunResult
 from edgesplit.scenario import Scenario

@@ -1,5 +1,6 @@
-"""Agents: tiny Com-DDPG and PPO runs learn, checkpoints reload to the same actions, the learned policy in a scenario
-makes the environment's decisions, and the CLI rejects bad arguments."""
+"""Agents: tiny Com-DDPG and PPO runs learn, checkpoints reload to the same actions, the numpy inference artefacts
+give the trained models' actions, the learned policy in a scenario makes the environment's decisions, and the CLI
+rejects bad arguments."""
 
 from __future__ import annotations
 
@@ -100,30 +101,93 @@ def test_com_ddpg_resume_continues_from_the_checkpoint(trained: dict[str, Path],
     assert json.loads((out / "meta.json").read_text())["steps"] == 350
 
 
-def _env_decisions(algo: str, ckpt: Path, sc: object) -> list[int]:
-    """Drive the whole-scenario environment with the agent's deterministic actions; returns the placements."""
+def _actor(folder: Path) -> object:
+    """The inference artefact of a training output, as `LearnedPolicy` loads it."""
+    from edgesplit.policies.inference import load_actor
+
+    return load_actor(folder, json.loads((folder / "meta.json").read_text())["inference"])
+
+
+def test_com_ddpg_artefact_gives_the_models_own_actions(trained: dict[str, Path]) -> None:
+    model = ComDDPG.load(trained["com-ddpg"] / "model.pt")
+    actor = _actor(trained["com-ddpg"])
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        hist = rng.normal(size=(model.n_agents, model.cfg.history, model.obs_dim)).astype(np.float32)
+        active = int(rng.integers(model.n_agents))
+        np.testing.assert_allclose(actor.logits(hist, active), model.logits(hist, active), rtol=1e-5, atol=1e-6)
+        assert actor.act(hist, active) == model.predict(hist, active)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "sac"])
+def test_sb3_artefact_gives_the_models_own_actions(algo: str, trained: dict[str, Path], tmp_path: Path) -> None:
+    """PPO as trained above; DQN and SAC freshly initialised (the forward pass is what is checked)."""
+    from agents.export import sb3_artefact, write_artefact
+    from agents.sb3 import load_model, make_model
+    from edgesplit.policies.features import action_to_target
+    from edgesplit.policies.inference import load_actor
+
+    if algo == "ppo":
+        model, actor = load_model("ppo", trained["ppo"] / "model.zip"), _actor(trained["ppo"])
+    else:
+        model = make_model(algo, OffloadEnv(SMOKE, window_jobs=5, continuous=algo == "sac"), seed=3)
+        actor = load_actor(tmp_path, write_artefact(tmp_path, *sb3_artefact(algo, model)))
+    obs = np.random.default_rng(4).uniform(-3, 3, size=(200, model.observation_space.shape[0])).astype(np.float32)
+    expected = model.predict(obs, deterministic=True)[0]
+    got = [actor.act(o) for o in obs]
+    if algo == "sac":
+        np.testing.assert_allclose(np.stack(got), expected, rtol=1e-5, atol=1e-6)
+        assert [action_to_target(a, True) for a in got] == [action_to_target(a, True) for a in expected]
+    else:
+        assert got == [int(a) for a in expected]
+
+
+def test_export_writes_the_artefact_of_an_older_training_output(trained: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from agents.export import export_training_output
     from edgesplit.policies.learned import LearnedPolicy
 
-    policy = LearnedPolicy(ckpt)  # only for its model and meta; the env builds the observations here
-    hints = bool(policy.meta["hints"])
+    out = tmp_path / "ppo"
+    shutil.copytree(trained["ppo"], out)
+    (out / "policy.npz").unlink()
+    meta = json.loads((out / "meta.json").read_text())
+    spec = meta.pop("inference")
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="agents.export"):
+        LearnedPolicy(out)
+    export_training_output(out)
+    assert json.loads((out / "meta.json").read_text())["inference"] == spec
+    LearnedPolicy(out)
+
+
+def _env_decisions(algo: str, ckpt: Path, sc: object) -> list[int]:
+    """Drive the whole-scenario environment with the trained model's own deterministic actions (torch / SB3);
+    returns the placements."""
+    meta = json.loads((ckpt / "meta.json").read_text())
+    hints = bool(meta["hints"])
     if algo == "com-ddpg":
+        model = ComDDPG.load(ckpt / meta["model"])
         env = OffloadParallelEnv(sc, window_jobs=None, hints=hints)
         obs, active = env.reset_arrays(seed=0)
         rows, done = [obs], False
-        h = policy.model.cfg.history
+        h = model.cfg.history
         while not done:
             window = np.zeros((h, *obs.shape), dtype=np.float32)
             last = np.stack(rows[-h:])
             window[h - len(last) :] = last
-            action = policy.model.predict(window.transpose(1, 0, 2), active)
+            action = model.predict(window.transpose(1, 0, 2), active)
             obs, active, _, done, _ = env.step_index(action)
             rows.append(obs)
     else:
+        from agents.sb3 import load_model
+
+        model = load_model(algo, ckpt / meta["model"])
         env = OffloadEnv(sc, window_jobs=None, hints=hints)
         obs, _ = env.reset(seed=0)
         done = False
         while not done:
-            action, _ = policy.model.predict(obs, deterministic=True)
+            action, _ = model.predict(obs, deterministic=True)
             obs, _, done, _, _ = env.step(action)
     return list(env.engine.table.target)
 

@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from edgesplit.workload.alibaba import (
-    RepairStats,
-    TraceError,
-    TraceJob,
-    jobs_stats,
-    parse_task_name,
-    read_trace,
-    read_v2018,
-    write_v2018,
-)
+from edgesplit.workload.alibaba import parse_task_name, read_trace, read_v2018
 from edgesplit.workload.calibrated import generate_jobs
+from edgesplit.workload.trace_stats import jobs_stats
+from edgesplit.workload.trace_types import RepairStats, TraceError, TraceJob
+from edgesplit.workload.trace_write import write_v2018
 
 # The samples live beside the repository (../shared/data/alibaba), never inside it.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alibaba"

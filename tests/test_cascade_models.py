@@ -5,18 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesplit.cascade.models import (
-    POOL,
-    CNNSpec,
-    TorchClassifier,
-    build_cnn,
-    count_flops,
-    fold_batchnorm,
-    large_spec,
-    small_pool,
-)
+from edgesplit.cascade.models import POOL, CNNSpec, build_cnn, count_flops, fold_batchnorm, large_spec, small_pool
 from edgesplit.datasets import load_dataset
 from edgesplit.errors import UserError
+from edgesplit.nn.classifier import TorchClassifier
 
 
 def test_flops_by_hand():

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import run_main
+
+import edgesplit.engines.factory as factory
+
 ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "scenarios" / "smoke.yaml")
 
 
 def edgesplit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -81,3 +87,45 @@ def test_garbage_trace_line_is_a_clear_error(tmp_path: Path) -> None:
     assert skipped.returncode == 0, skipped.stderr
     summary = (tmp_path / "runs" / "smoke" / "summary.json").read_text()
     assert '"skipped_lines": 1' in summary and '"submitted": 1' in summary
+
+
+def _no_simulation(*_: object, **__: object) -> None:
+    raise AssertionError("the run started although the input is refused")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (bytes(range(256)) * 4, "not a UTF-8 text file (byte 0x80 at offset 128)"),
+        (b"name: caf\xe9\n", "not a UTF-8 text file (byte 0xe9 at offset 9)"),
+        (b"name: x\x00\x01\n", "not a text file (control character U+0000 at character 7)"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than 32 levels deep"),
+        (b"a: " + b"{b: " * 200 + b"1" + b"}" * 200 + b"\n", "nested more than 32 levels deep"),
+    ],
+    ids=["binary", "latin-1", "control-characters", "deep-lists", "deep-mappings"],
+)
+def test_unreadable_scenario_files_are_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], content: bytes, words: str
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    monkeypatch.setattr(factory, "prepare", _no_simulation)
+    for command in (["validate"], ["run", "--out", str(tmp_path / "out")]):
+        code, output = run_main(monkeypatch, capsys, "scenario", command[0], str(path), *command[1:])
+        assert code == 2, output
+        assert output.strip().splitlines() == [output.strip()], output
+        assert output.startswith(f"error: {path}") and words in output, output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_directory_that_cannot_be_made_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setattr(factory, "prepare", _no_simulation)
+    for out, words in [(blocker / "run", "Not a directory"), (blocker, "a file is in the way")]:
+        code, output = run_main(monkeypatch, capsys, "scenario", "run", SMOKE, "--out", str(out))
+        assert code == 2, output
+        assert output.strip() == f"error: {out}: cannot write the output directory: {words}", output
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]

@@ -24,12 +24,12 @@ from edgesplit.metrics import (
     FleetMetrics,
     FleetSnapshot,
     MetricsObserver,
-    _queued,
     iter_samples,
     merge_snapshots,
     metrics_of,
     start_exporter,
 )
+from edgesplit.metrics.observer import _queued
 from edgesplit.results import RunResult
 from edgesplit.run import run_scenario
 from edgesplit.scenario import load_scenario

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from edgesplit.metrics import FleetMetrics
-from edgesplit.rpc.client import EdgeClient, InferResult, Request
+from edgesplit.rpc.client import EdgeClient
 from edgesplit.rpc.generated import edgesplit_pb2 as pb
 from edgesplit.rpc.models import TailModel
+from edgesplit.rpc.results import InferResult, Request
 from edgesplit.rpc.server import EdgeServer
 from edgesplit.rpc.testing import self_signed_cert
 

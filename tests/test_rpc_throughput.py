@@ -9,8 +9,10 @@ import platform
 import numpy as np
 import pytest
 
-from edgesplit.rpc.client import EdgeClient, Request
-from edgesplit.rpc.server import EdgeServer, tune_allocator
+from edgesplit.rpc.alloc import tune_allocator
+from edgesplit.rpc.client import EdgeClient
+from edgesplit.rpc.results import Request
+from edgesplit.rpc.server import EdgeServer
 
 
 def test_tune_allocator_is_idempotent() -> None:

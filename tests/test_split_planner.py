@@ -6,8 +6,9 @@ import pytest
 
 from edgesplit.errors import UserError
 from edgesplit.model.profiles import get_profile
+from edgesplit.split.costs import Work, analytic_costs, measure_costs
 from edgesplit.split.models import BottleneckSpec, SplitCNNSpec, count_flops
-from edgesplit.split.planner import Work, analytic_costs, flop_rate, measure_costs, parse_link, plan, profile
+from edgesplit.split.planner import flop_rate, parse_link, plan, profile
 
 SPEC = SplitCNNSpec(input_shape=(1, 28, 28), stages=((32,), (64,)), hidden=128)
 BNS = {k: BottleneckSpec(4) for k in (1, 2)}

@@ -13,7 +13,7 @@ from edgesplit.errors import UserError
 from edgesplit.rpc.testing import make_model_dir
 from edgesplit.run import run_scenario
 from edgesplit.scenario import load_scenario
-from edgesplit.workload.dnn import dnn_jobs, predict, read_split_model
+from edgesplit.split.workload import dnn_jobs, predict, read_split_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "split_mnist.yaml"

@@ -8,19 +8,12 @@ import numpy as np
 import pytest
 
 from edgesplit.datasets import load_dataset
+from edgesplit.nn.classifier import logits
+from edgesplit.split.checkpoint import load_split_checkpoint
+from edgesplit.split.config import SplitTrainConfig
+from edgesplit.split.evaluate import feature_mse, split_logits
 from edgesplit.split.models import BottleneckSpec, SplitCNNSpec, build_student, student_head, student_tail
-from edgesplit.split.train import (
-    SplitTrainConfig,
-    distill_head,
-    feature_mse,
-    finetune_kd,
-    kd_loss,
-    load_split_checkpoint,
-    logits,
-    split_logits,
-    train_split,
-    train_teacher,
-)
+from edgesplit.split.train import distill_head, finetune_kd, kd_loss, train_split, train_teacher
 from edgesplit.split.wire import QUANT_HEADER_BYTES, quantize_roundtrip, u8_wire_bytes
 
 SPEC = SplitCNNSpec(input_shape=(1, 8, 8), stages=((8,), (16,)), hidden=32, seed=1)
@@ -164,7 +157,7 @@ def test_export_round_trip(run, digits):
 
 def test_export_is_what_the_workload_reads(run, digits):
     from edgesplit.split.models import head_tail_flops
-    from edgesplit.workload.dnn import predict, read_split_model
+    from edgesplit.split.workload import predict, read_split_model
 
     cfg, _ = run
     ckpt = load_split_checkpoint(cfg.out)

@@ -17,8 +17,8 @@ from typer.testing import CliRunner, Result
 
 from edgesplit.cli import trace
 from edgesplit.workload import fetch
-from edgesplit.workload.alibaba import TraceError
 from edgesplit.workload.fetch import cache_dir, fetch_trace
+from edgesplit.workload.trace_types import TraceError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alibaba"
 DAGS = DATA / "alibaba_v2018_batch_task_selected_DAGs.csv"

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from agents.com_ddpg.config import ComDDPGConfig
-from edgesplit.envs.observation import DEVICE_FEATURES, SERVER_FEATURES, TARGET_FEATURES, TASK_FEATURES
+from edgesplit.policies.features import DEVICE_FEATURES, SERVER_FEATURES, TARGET_FEATURES, TASK_FEATURES
 
 TARGET_DIM = TARGET_FEATURES + SERVER_FEATURES + 2
 """Per-target features: its 4 estimates, its server's load (zeros for local), the HEFT hint bit, is-local flag."""

@@ -9,11 +9,14 @@ from typing import Any
 import numpy as np
 
 from edgesplit.cascade.cascade import Cascade, confidence, softmax
-from edgesplit.cascade.energy import UnitCost, device_profile, measure_seconds, upload_energy_j
+from edgesplit.cascade.energy import UnitCost, device_profile
 from edgesplit.cascade.memo import dhash_ops
 from edgesplit.cascade.train import Checkpoint, load_checkpoint
 from edgesplit.cascade.workload import PERTURBATIONS, make_stream, stream_inputs
+from edgesplit.datasets import load_dataset
 from edgesplit.errors import UserError
+from edgesplit.model.energy import per_request_energy_j, transfer_energy_j
+from edgesplit.nn.timing import measure_seconds
 
 _ROLES = (("a", "model_a"), ("b", "model_b"), ("large", "large"))
 
@@ -129,7 +132,7 @@ def run_bench(
     A stream shows each of the first `limit` test samples (all by default) once, plus repeats; a rate of
     0 is run once, as perturbations only touch repeats.
     """
-    import torch
+    import torch  # lazy: the cascade package imports without torch
 
     for p in perturbs:
         if p not in PERTURBATIONS:
@@ -145,9 +148,6 @@ def run_bench(
     r = s["cache"]["radius"] if radius is None else radius
     if not 0 <= r <= 64:
         raise UserError("Hamming radius must be within 0..64", where="--radius")
-
-    from edgesplit.datasets import load_dataset
-
     data = load_dataset(s["dataset"])
     x_test, y_test = data.x_test, data.y_test
     if limit:
@@ -159,7 +159,7 @@ def run_bench(
     e = {k: c.energy(profile) for k, c in costs.items()}  # (flop J, time J) per call
     nbytes = int(np.prod(ckpt.image_shape))
     if b_placement == "edge":
-        up = upload_energy_j(nbytes, profile, uplink_mbps * 1e6)
+        up = transfer_energy_j(profile.tx_power_w, nbytes * 8, uplink_mbps * 1e6)
         e["b"] = (up, up)
     result = BenchResult(
         device=device,
@@ -193,7 +193,7 @@ def run_bench(
         used_b = np.array([o.used_b for o in out])
         right = np.array([o.pred for o in out]) == labels
         runs_a, runs_b = (~hits).sum(), used_b.sum()
-        per = [(e["cache"][i] * n + e["a"][i] * runs_a + e["b"][i] * runs_b) / n for i in (0, 1)]
+        per = [per_request_energy_j([(e["cache"][i], n), (e["a"][i], runs_a), (e["b"][i], runs_b)], n) for i in (0, 1)]
         result.rows.append(
             BenchRow(
                 duplicates=dup,

@@ -13,7 +13,7 @@ from edgesplit.cascade.memo import MemoCache, dhash_batch
 SCORES = ("maxp", "margin", "entropy")
 RULES = ("postcheck", "plain")
 
-# A classifier maps a float32 batch (N, C, H, W) to logits (N, K); see models.TorchClassifier.
+# A classifier maps a float32 batch (N, C, H, W) to logits (N, K); see edgesplit.nn.classifier.TorchClassifier.
 Classifier = Callable[[np.ndarray], np.ndarray]
 
 

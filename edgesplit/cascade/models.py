@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:  # torch is imported lazily so that specs and FLOP counts stay cheap to import
     from torch import nn
 
@@ -142,28 +140,3 @@ def large_spec(image_size: int) -> CNNSpec:
     if image_size <= 8:  # sklearn digits: a lighter head is plenty
         return CNNSpec("large", (32, POOL, 64, POOL), kernel=3, hidden=128, batchnorm=True, dropout=0.25, seed=1)
     return CNNSpec("large", (32, POOL, 64, POOL), kernel=5, hidden=256, batchnorm=True, dropout=0.25, seed=1)
-
-
-class TorchClassifier:
-    """A torch module as a numpy classifier: float32 (N, C, H, W) in, logits (N, K) out.
-
-    Counts its calls and the rows it has seen, so that callers (and tests) can check what ran.
-    """
-
-    def __init__(self, module: nn.Module, name: str = "") -> None:
-        self.module = module.eval()
-        self.name = name
-        self.calls = 0
-        self.rows = 0
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        self.calls += 1
-        self.rows += len(x)
-        with torch.inference_mode():
-            return self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-
-    def logits(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Logits of a large array, computed in chunks."""
-        return np.concatenate([self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,15 @@ from edgesplit.cascade.cascade import (
 )
 from edgesplit.cascade.complementarity import choose_pair, pair_table
 from edgesplit.cascade.memo import MemoCache, dhash_batch
-from edgesplit.cascade.models import (
-    CNNSpec,
-    TorchClassifier,
-    build_cnn,
-    count_flops,
-    fold_batchnorm,
-    large_spec,
-    small_pool,
-)
+from edgesplit.cascade.models import CNNSpec, build_cnn, count_flops, fold_batchnorm, large_spec, small_pool
 from edgesplit.datasets import NUM_CLASSES, Splits, load_dataset
 from edgesplit.errors import UserError
+from edgesplit.nn.classifier import TorchClassifier, accuracy
+from edgesplit.nn.fit import ProgressFn, as_tensor, fit
+from edgesplit.nn.state import load_state, save_state
 
 SUMMARY_FILE = "cascade.json"
 FORMAT_VERSION = 1
-
-# (model name, optimiser steps done, steps in total for that model)
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -72,29 +63,20 @@ def train_model(
     progress: ProgressFn | None = None,
 ) -> TorchClassifier:
     """Train one CNN with Adam and a one-cycle learning rate; deterministic given `spec.seed`."""
-    import torch
-    from torch import nn
+    from torch import nn  # torch stays a lazy import: the checkpoint format and summaries load without it
 
-    module = build_cnn(spec, tuple(x.shape[1:]), NUM_CLASSES)
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
-    steps_per_epoch = -(-len(xt) // batch_size)
-    total = epochs * steps_per_epoch
-    opt = torch.optim.Adam(module.parameters(), lr=max_lr / 25)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total)
-    gen = torch.Generator().manual_seed(spec.seed)
-    step = 0
-    module.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(module(xt[idx]), yt[idx]).backward()
-            opt.step()
-            sched.step()
-            step += 1
-            if progress:
-                progress(spec.name, step, total)
+    module = build_cnn(spec, tuple(x.shape[1:]), NUM_CLASSES).train()
+    fit(
+        list(module.parameters()),
+        lambda xb, yb: nn.functional.cross_entropy(module(xb), yb),
+        (as_tensor(x), as_tensor(y)),
+        epochs,
+        batch_size,
+        max_lr,
+        spec.seed,
+        spec.name,
+        progress,
+    )
     return TorchClassifier(module, spec.name)
 
 
@@ -139,7 +121,7 @@ def train_cascade(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict[
 
     Writes `cfg.out/models/<name>.pt` (state_dicts) and `cfg.out/cascade.json`, and returns that summary.
     """
-    import torch
+    import torch  # lazy: the cascade package imports without torch
 
     if cfg.grid < 2:
         raise UserError("the lambda grid needs at least 2 values")
@@ -162,7 +144,7 @@ def train_cascade(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict[
     for spec in [*small, large]:
         epochs = epochs_large if spec is large else epochs_small
         clf = train_model(spec, x_train, y_train, epochs, cfg.batch_size, cfg.max_lr, progress)
-        torch.save(clf.module.state_dict(), models_dir / f"{spec.name}.pt")
+        save_state(clf.module, models_dir / f"{spec.name}.pt")
         val_probs[spec.name] = softmax(clf.logits(data.x_val))
         test_probs[spec.name] = softmax(clf.logits(data.x_test))
         records[spec.name] = {
@@ -171,8 +153,8 @@ def train_cascade(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict[
             "epochs": epochs,
             "flops": count_flops(spec, shape, NUM_CLASSES),
             "params": sum(p.numel() for p in clf.module.parameters()),
-            "val_accuracy": float((val_probs[spec.name].argmax(1) == data.y_val).mean()),
-            "test_accuracy": float((test_probs[spec.name].argmax(1) == data.y_test).mean()),
+            "val_accuracy": accuracy(val_probs[spec.name], data.y_val),
+            "test_accuracy": accuracy(test_probs[spec.name], data.y_test),
         }
 
     names = [s.name for s in small]
@@ -246,14 +228,11 @@ class Checkpoint:
     def classifier(self, name: str) -> TorchClassifier:
         """The named model, loaded once."""
         if name not in self._models:
-            import torch
-
             rec = self.summary["models"].get(name)
             if rec is None:
                 raise UserError(f"no model {name!r} in the checkpoint", where=str(self.path))
             module = build_cnn(CNNSpec.from_dict(rec["spec"]), self.image_shape, self.summary["num_classes"])
-            state = torch.load(self.path / "models" / f"{name}.pt", map_location="cpu", weights_only=True)
-            module.load_state_dict(state)
+            load_state(module, self.path / "models" / f"{name}.pt")
             self._models[name] = TorchClassifier(fold_batchnorm(module.eval()), name)
         return self._models[name]
 

@@ -1,7 +1,8 @@
-"""Request streams with duplicated inputs, and per-request cascade records for simulators (light import)."""
+"""Request streams with duplicated inputs, per-request cascade records, and the `cascade` workload source."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -10,9 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesplit.errors import UserError
+from edgesplit.workload.dag import Job, Task
+from edgesplit.workload.sources import SourceJobs
 
 if TYPE_CHECKING:
     from edgesplit.cascade.train import Checkpoint
+    from edgesplit.model.profiles import Profile
+    from edgesplit.scenario import Scenario
 
 PERTURBATIONS = ("none", "flip", "brightness")
 
@@ -180,3 +185,33 @@ def cascade_requests(
         )
         for i, (sid, rep, r, y) in enumerate(zip(stream.sample_ids, stream.repeat, results, labels, strict=True))
     ]
+
+
+def cascade_source(sc: Scenario, devices: list[Profile]) -> SourceJobs:
+    """The `cascade` workload source (entry point of `edgesplit.workload_sources`): one job per request of a
+    trained, memoised cascade. Model A (with the cache lookup) runs on the device, then model B when A was
+    unsure, on the device or wherever the policy sends it with the image as upload."""
+    c = sc.workload.cascade
+    requests = cascade_requests(
+        c.checkpoint, c.duplicates, c.perturb, c.requests, seed=sc.seed, capacity=c.cache_capacity
+    )
+    rng = random.Random(f"{sc.seed}:cascade-arrivals")
+    jobs: list[Job] = []
+    uid = 0
+    t = 0.0
+    for j, r in enumerate(requests):
+        t += rng.expovariate(c.rate_per_s)
+        device = j % len(devices)
+        per_cycle = devices[device].flops_per_cycle
+        flops_a = r.hash_ops + (0 if r.cache_hit else r.flops_a)
+        tasks = [Task(uid, j, "A", flops_a / per_cycle, 0.0, 0.0, flops=flops_a, pin="local")]
+        if r.b_invoked:
+            pin = "local" if c.model_b == "device" else None
+            b = Task(
+                uid + 1, j, "B", r.flops_b / per_cycle, r.input_bytes, 40.0, flops=r.flops_b, parents=[uid], pin=pin
+            )
+            tasks.append(b)
+        uid += len(tasks)
+        meta = {"cache_hit": r.cache_hit, "b_invoked": r.b_invoked, "correct": r.correct, "repeat": r.repeat}
+        jobs.append(Job(j, f"req{r.request_id}", t, device, tasks, meta=meta))
+    return SourceJobs(jobs, f"cascade requests from {c.checkpoint}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import signal
+import tempfile
 import threading
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgesplit.engines.sim import RunObserver, SimEngine
+from edgesplit.engines.observer import RunObserver
+from edgesplit.engines.sim import SimEngine
 from edgesplit.errors import UserError
 from edgesplit.metrics import DEFAULT_TOP_DEVICES, Exporter, FleetMetrics, MetricsObserver, start_exporter
 from edgesplit.report import headline_rows, plot_run
@@ -93,9 +95,10 @@ def run(
     """
     _check_live_options(metrics_port, metrics_top_devices, pace, hold)
     sc = load_scenario(path, overrides)
+    out_dir = _ready_out_dir(out or sc.outputs.dir or Path("runs") / sc.name)
     exporter = _start_exporter(metrics_port, metrics_host, metrics_top_devices)
     try:
-        _run(sc, out, quiet, exporter, pace)
+        _run(sc, out_dir, quiet, exporter, pace)
         if exporter is not None and hold:
             _hold(exporter)
     finally:
@@ -112,6 +115,20 @@ def _check_live_options(port: int | None, top_devices: int, pace: float | None, 
         raise UserError(f"--pace must be a positive number of virtual seconds per wall second, got {pace}")
     if hold and port is None:
         raise UserError("--hold keeps the metrics exporter up after the run: give --metrics-port too")
+
+
+def _ready_out_dir(out_dir: Path) -> Path:
+    """Create the output directory and prove it writable before the run, so that no run's results are lost."""
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise NotADirectoryError(0, "a file is in the way")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise UserError(f"cannot write the output directory: {reason}", str(out_dir)) from None
+    return out_dir
 
 
 def _start_exporter(port: int | None, host: str, top_devices: int) -> Exporter | None:
@@ -139,11 +156,10 @@ def _hold(exporter: Exporter) -> None:
     console.print("stopped serving metrics")
 
 
-def _run(sc: Scenario, out: Path | None, quiet: bool, exporter: Exporter | None, pace: float | None) -> None:
+def _run(sc: Scenario, out_dir: Path, quiet: bool, exporter: Exporter | None, pace: float | None) -> None:
     from edgesplit.engines.factory import prepare
     from edgesplit.gcpause import gc_paused
 
-    out_dir = out or sc.outputs.dir or Path("runs") / sc.name
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

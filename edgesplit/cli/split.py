@@ -56,7 +56,8 @@ def train(
 ) -> None:
     """Train the teacher, then the bottleneck model (stage 1: head distillation, stage 2: KD), report and export."""
     from edgesplit.cli.progress import stage_bars
-    from edgesplit.split.train import SplitTrainConfig, train_split
+    from edgesplit.split.config import SplitTrainConfig
+    from edgesplit.split.train import train_split
 
     for name, value in (("--epochs", epochs), ("--epochs-teacher", epochs_teacher), ("--epochs-head", epochs_head)):
         if value < 0:
@@ -141,7 +142,7 @@ def evaluate(
     """Test accuracy of the teacher and the bottleneck model, with float32 and 8-bit tensors on the wire."""
     import torch
 
-    from edgesplit.split.train import evaluate_checkpoint, load_split_checkpoint
+    from edgesplit.split.checkpoint import evaluate_checkpoint, load_split_checkpoint
 
     if threads < 1:
         raise UserError("must be at least 1", where="--threads")
@@ -170,7 +171,8 @@ def export_cmd(
     out: Path = typer.Option(None, help="Model directory the server loads (default: CHECKPOINT/models)."),
 ) -> None:
     """Write the TorchScript head/tail pairs and meta.json for serving (also done at the end of `split train`)."""
-    from edgesplit.split.train import export_models, load_split_checkpoint
+    from edgesplit.split.checkpoint import load_split_checkpoint
+    from edgesplit.split.export import export_models
 
     ckpt = load_split_checkpoint(checkpoint)
     for d in export_models(ckpt, out or checkpoint / "models"):
@@ -190,14 +192,8 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON instead of tables."),
 ) -> None:
     """Latency and device energy of local inference, full offload (raw, PNG) and each split, best marked."""
-    from edgesplit.split.planner import (
-        TIMINGS,
-        costs_from_checkpoint,
-        default_costs,
-        layer_rows,
-        parse_link,
-        profile,
-    )
+    from edgesplit.split.costs import costs_from_checkpoint, default_costs, layer_rows
+    from edgesplit.split.planner import TIMINGS, parse_link, profile
     from edgesplit.split.planner import plan as make_plan
 
     dev = profile(device, "--device")

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgesplit.workload.alibaba import trace_stats
 from edgesplit.workload.fetch import DEFAULT_URL, fetch_trace
+from edgesplit.workload.trace_stats import trace_stats
 
 app = typer.Typer(
     help="Alibaba cluster traces: summary statistics and download of the real v2018 batch_task file.",

@@ -43,7 +43,7 @@ def train(
     ),
 ) -> None:
     """Train an offloading agent on the scenario's training jobs (see docs/rl.md)."""
-    from edgesplit.envs.observation import CostWeights
+    from edgesplit.policies.features import CostWeights
 
     if algo not in ALGOS:
         raise UserError(f"--algo must be one of {', '.join(ALGOS)}, got {algo!r}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgesplit.engines.sim import RunObserver, SimEngine
+from edgesplit.engines.observer import RunObserver
+from edgesplit.engines.sim import SimEngine
 from edgesplit.errors import UserError
 from edgesplit.gcpause import gc_paused
 from edgesplit.model.profiles import Profile

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from edgesplit.envs.observation import CostWeights, Featurizer
 from edgesplit.envs.offload import OffloadEnv
 from edgesplit.envs.parallel import OffloadParallelEnv
+from edgesplit.policies.features import CostWeights, Featurizer
 
 ENV_ID = "edgesplit/Offload-v0"
 

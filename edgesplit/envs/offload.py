@@ -10,25 +10,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from edgesplit.envs.observation import (
-    CLIP,
-    CostMeter,
-    CostWeights,
-    EpisodeSource,
-    Featurizer,
-    resolve_scenario,
-    start_episode,
-)
+from edgesplit.envs.observation import CostMeter, EpisodeSource, resolve_scenario, start_episode, task_cost
 from edgesplit.policies.base import LOCAL
+from edgesplit.policies.features import CLIP, CostWeights, Featurizer, action_to_target
 from edgesplit.scenario import Scenario
 from edgesplit.workload.dag import Task
-
-
-def action_to_target(action: Any, continuous: bool) -> int:
-    """Engine target of an action: Discrete k -> LOCAL for 0, server k - 1 otherwise; Box -> argmax of the scores."""
-    if continuous:
-        return int(np.argmax(np.asarray(action, dtype=np.float32))) - 1
-    return int(action) - 1
 
 
 class OffloadEnv(gym.Env):
@@ -155,8 +141,6 @@ class OffloadEnv(gym.Env):
         return self.featurizer.task_obs(engine, self.task), reward, False, False, info
 
     def _end(self) -> tuple[np.ndarray, float, bool, bool, dict]:
-        from edgesplit.envs.observation import task_cost
-
         meter = self.meter
         self.result = self.engine.finish()
         total = sum(task_cost(self.engine, uid, self.weights) for uid in range(len(self.engine.tasks)))

@@ -10,16 +10,9 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from edgesplit.envs.observation import (
-    CLIP,
-    CostMeter,
-    CostWeights,
-    EpisodeSource,
-    Featurizer,
-    resolve_scenario,
-    start_episode,
-)
+from edgesplit.envs.observation import CostMeter, EpisodeSource, resolve_scenario, start_episode, task_cost
 from edgesplit.envs.offload import OffloadEnv
+from edgesplit.policies.features import CLIP, CostWeights, Featurizer
 from edgesplit.scenario import Scenario
 from edgesplit.workload.dag import Task
 
@@ -106,8 +99,6 @@ class OffloadParallelEnv(ParallelEnv):
             self.task = engine.advance()
         done = self.task is None
         if done:
-            from edgesplit.envs.observation import task_cost
-
             engine.finish()
             total = sum(task_cost(engine, uid, self.weights) for uid in range(len(engine.tasks)))
             reward = -(total - meter.counted)

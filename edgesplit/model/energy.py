@@ -1,6 +1,39 @@
-"""Energy bookkeeping: the idle power that a node's in-flight tasks share."""
+"""Every energy formula of the world model: compute, radio, idle (shared by the tasks in flight), in joules."""
 
 from __future__ import annotations
+
+# -- compute --------------------------------------------------------------------------------------------
+
+
+def kappa_core_power_w(kappa: float, cpu_hz: float) -> float:
+    """Dynamic power of one busy core in the MEC literature's model: kappa f^3 (energy kappa f^2 per cycle)."""
+    return kappa * cpu_hz**3
+
+
+def kappa_energy_j(kappa: float, cpu_hz: float, cycles: float) -> float:
+    """Dynamic energy of `cycles` at `cpu_hz` in the kappa model: kappa f^2 per cycle."""
+    return kappa * cpu_hz**2 * cycles
+
+
+def busy_energy_j(core_power_w: float, cycles: float, cpu_hz: float) -> float:
+    """Dynamic energy of `cycles` on one core that draws `core_power_w` above idle while it computes."""
+    return core_power_w * cycles / cpu_hz
+
+
+# -- radio ----------------------------------------------------------------------------------------------
+
+
+def power_energy_j(power_w: float, seconds: float) -> float:
+    """Energy of drawing `power_w` for `seconds`: a radio on the air, a core busy for a measured time."""
+    return power_w * seconds
+
+
+def transfer_energy_j(power_w: float, bits: float, rate_bps: float) -> float:
+    """Energy of sending or receiving `bits` at `rate_bps` with the radio drawing `power_w`."""
+    return power_w * bits / rate_bps
+
+
+# -- idle -----------------------------------------------------------------------------------------------
 
 
 class IdleMeter:
@@ -52,3 +85,16 @@ class IdleMeter:
     def total_j(self) -> float:
         """Idle energy integrated so far (shares handed out or still accruing, plus unattributed)."""
         return self.power_w * self.last_s
+
+
+# -- per-inference costs (cascade benchmark, split planner) ---------------------------------------------
+
+
+def flop_energy_j(flops: float, joules_per_flop: float) -> float:
+    """Dynamic energy of `flops` floating-point operations at `joules_per_flop` (a FLOP-counted DNN)."""
+    return flops * joules_per_flop
+
+
+def per_request_energy_j(parts: list[tuple[float, float]], requests: int) -> float:
+    """Mean energy per request of a stream: sum of (joules per call x calls) over its parts, / requests."""
+    return sum(joules * calls for joules, calls in parts) / requests

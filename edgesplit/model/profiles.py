@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from edgesplit.model.energy import busy_energy_j, kappa_core_power_w, kappa_energy_j
+
 EnergyModel = Literal["kappa", "power"]
 
 
@@ -37,7 +39,7 @@ class Profile:
         """Dynamic power of one busy core."""
         if self.energy_model == "power" and self.busy_power_w is not None:
             return (self.busy_power_w - self.idle_power_w) / self.cores
-        return self.kappa * self.cpu_hz**3
+        return kappa_core_power_w(self.kappa, self.cpu_hz)
 
     def compute_time_s(self, cycles: float) -> float:
         """Seconds one core needs for `cycles`."""
@@ -46,8 +48,8 @@ class Profile:
     def compute_energy_j(self, cycles: float) -> float:
         """Dynamic energy of running `cycles` on one core."""
         if self.energy_model == "power" and self.busy_power_w is not None:
-            return self.core_power_w * cycles / self.cpu_hz
-        return self.kappa * self.cpu_hz**2 * cycles
+            return busy_energy_j(self.core_power_w, cycles, self.cpu_hz)
+        return kappa_energy_j(self.kappa, self.cpu_hz, cycles)
 
     @property
     def joules_per_flop(self) -> float:

@@ -8,15 +8,17 @@ import random
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from edgesplit.workload import alibaba, calibrated
 from edgesplit.workload.dag import Job, Task, link_children, upward_ranks
+from edgesplit.workload.sources import SourceJobs, get_source, register_source
 from edgesplit.workload.synthetic import chain_jobs, poisson_jobs
+from edgesplit.workload.trace_types import RepairStats, TraceJob
 
 if TYPE_CHECKING:
     from edgesplit.model.profiles import Profile
     from edgesplit.scenario import Scenario
-    from edgesplit.workload.alibaba import TraceJob
 
 
 @dataclass
@@ -28,6 +30,15 @@ class BuiltWorkload:
     source: str  # one line for the summary, e.g. "alibaba-v2018 trace file X" or "generator calibrated to ..."
     real_trace: bool
     repair: dict[str, int] = field(default_factory=dict)
+
+
+class TraceSet(NamedTuple):
+    """The trace-like jobs of a scenario (a real trace file or the calibrated generator), before conversion."""
+
+    jobs: list[TraceJob]
+    source: str
+    real_trace: bool
+    repair: dict[str, int]
 
 
 def cache_dir() -> Path:
@@ -45,37 +56,40 @@ def fetched_trace() -> Path | None:
 
 
 def build_workload(sc: Scenario, devices: list[Profile]) -> BuiltWorkload:
-    """Jobs for `sc`, mapped onto `devices` (their profiles, index = device)."""
+    """Jobs for `sc` from the source registered for its `workload.source`, mapped onto `devices` (their
+    profiles, index = device)."""
+    built = get_source(sc.workload.source)(sc, devices)
+    return _finish(sc, built, [p.cpu_hz for p in devices])
+
+
+def build_window(
+    sc: Scenario, jobs: list[TraceJob], device_hz: list[float], source: str, real_trace: bool
+) -> BuiltWorkload:
+    """Jobs for a window of trace-like jobs (e.g. a slice of `trace_jobs(sc).jobs`) under `sc`: converted,
+    re-timed when arrivals are Poisson, and mapped onto devices of speeds `device_hz` as `build_workload` does."""
+    return _finish(sc, SourceJobs(_trace_window(sc, jobs), source, real_trace, remap=True), device_hz)
+
+
+def trace_jobs(sc: Scenario) -> TraceSet:
+    """The scenario's trace-like jobs: its trace file (or the fetched one) when the source is `trace` and one is
+    found, else jobs from the generator calibrated to Alibaba v2018."""
     w = sc.workload
-    n_dev = len(devices)
-    device_hz = [p.cpu_hz for p in devices]
-    if w.source == "cascade":
-        jobs = _cascade_jobs(sc, devices)
-        return _finish(sc, jobs, device_hz, f"cascade requests from {w.cascade.checkpoint}", real=False, repair={})
-    if w.source == "dnn":
-        from edgesplit.workload.dnn import dnn_jobs
-
-        jobs = dnn_jobs(w.dnn, sc.seed, n_dev, [p.flops_per_cycle for p in devices])
-        source = f"split-model requests ({w.dnn.model_id} from {w.dnn.models}, {w.dnn.dataset} test images)"
-        return _finish(sc, jobs, device_hz, source, real=False, repair={})
-    if w.source == "synthetic" and w.synthetic.kind == "chain":
-        s = w.synthetic
-        jobs = chain_jobs(n_dev, s.iterations, s.local_cycles, s.offload_cycles, s.input_bytes, s.output_bytes)
-        return _finish(sc, jobs, device_hz, "synthetic chain per device", real=False, repair={})
-    if w.source == "synthetic" and w.synthetic.kind == "poisson":
-        rng = random.Random(f"{sc.seed}:poisson")
-        specs = poisson_jobs(w.synthetic.jobs, w.synthetic.rate_per_s, w.synthetic.mean_cycles, n_dev, rng)
-        jobs = []
-        for i, (arrival, cycles) in enumerate(specs):
-            inp, out = _bytes(sc, cycles)
-            jobs.append(Job(i, f"p{i}", arrival, -1, [Task(i, i, f"p{i}", cycles, inp, out)]))
-        return _finish(sc, jobs, device_hz, "synthetic Poisson stream", real=False, repair={}, remap=True)
-
-    trace_jobs, source, real, repair = _trace_jobs(sc)
-    jobs = _from_trace(sc, trace_jobs)
-    if w.arrival.kind == "poisson":
-        poisson_arrivals(sc, jobs)
-    return _finish(sc, jobs, device_hz, source, real=real, repair=repair, remap=True)
+    t = w.trace
+    path = t.path if w.source == "trace" else None
+    if path is None and w.source == "trace":
+        path = fetched_trace()
+    if path is not None:
+        stats = RepairStats()
+        jobs = alibaba.read_trace(
+            path, t.format, start_s=t.start_s, end_s=t.end_s, max_jobs=t.max_jobs,
+            skip_bad_lines=t.skip_bad_lines, stats=stats,
+        )  # fmt: skip
+        counters = {k: int(v) for k, v in vars(stats).items() if isinstance(v, int | float)}
+        return TraceSet(jobs, f"{t.format} trace {path}", True, counters)
+    n = t.max_jobs or w.synthetic.jobs
+    jobs = calibrated.generate_jobs(n, seed=sc.seed)
+    why = "no real trace file found" if w.source == "trace" else "synthetic source"
+    return TraceSet(jobs, f"generator calibrated to Alibaba v2018 statistics ({why})", False, {})
 
 
 def poisson_arrivals(sc: Scenario, jobs: list[Job]) -> None:
@@ -87,57 +101,36 @@ def poisson_arrivals(sc: Scenario, jobs: list[Job]) -> None:
         job.arrival_s = t
 
 
-def _trace_jobs(sc: Scenario) -> tuple[list[TraceJob], str, bool, dict[str, int]]:
-    from edgesplit.workload import alibaba, calibrated
-
-    w = sc.workload
-    t = w.trace
-    path = t.path if w.source == "trace" else None
-    if path is None and w.source == "trace":
-        path = fetched_trace()
-    if path is not None:
-        stats = alibaba.RepairStats()
-        jobs = alibaba.read_trace(
-            path, t.format, start_s=t.start_s, end_s=t.end_s, max_jobs=t.max_jobs,
-            skip_bad_lines=t.skip_bad_lines, stats=stats,
-        )  # fmt: skip
-        counters = {k: int(v) for k, v in vars(stats).items() if isinstance(v, int | float)}
-        return jobs, f"{t.format} trace {path}", True, counters
-    n = t.max_jobs or w.synthetic.jobs
-    jobs = calibrated.generate_jobs(n, seed=sc.seed)
-    why = "no real trace file found" if w.source == "trace" else "synthetic source"
-    return jobs, f"generator calibrated to Alibaba v2018 statistics ({why})", False, {}
+# ---------------------------------------------------------------------------------------- built-in sources
 
 
-def _cascade_jobs(sc: Scenario, devices: list[Profile]) -> list[Job]:
-    """One job per request of a trained, memoised cascade: model A (with the cache lookup) on the device, then
-    model B when A was unsure, on the device or wherever the policy sends it with the image as upload."""
-    from edgesplit.cascade.workload import cascade_requests
+def _trace_source(sc: Scenario, devices: list[Profile]) -> SourceJobs:
+    found = trace_jobs(sc)
+    return SourceJobs(_trace_window(sc, found.jobs), found.source, found.real_trace, found.repair, remap=True)
 
-    c = sc.workload.cascade
-    requests = cascade_requests(
-        c.checkpoint, c.duplicates, c.perturb, c.requests, seed=sc.seed, capacity=c.cache_capacity
-    )
-    rng = random.Random(f"{sc.seed}:cascade-arrivals")
-    jobs: list[Job] = []
-    uid = 0
-    t = 0.0
-    for j, r in enumerate(requests):
-        t += rng.expovariate(c.rate_per_s)
-        device = j % len(devices)
-        per_cycle = devices[device].flops_per_cycle
-        flops_a = r.hash_ops + (0 if r.cache_hit else r.flops_a)
-        tasks = [Task(uid, j, "A", flops_a / per_cycle, 0.0, 0.0, flops=flops_a, pin="local")]
-        if r.b_invoked:
-            pin = "local" if c.model_b == "device" else None
-            b = Task(
-                uid + 1, j, "B", r.flops_b / per_cycle, r.input_bytes, 40.0, flops=r.flops_b, parents=[uid], pin=pin
-            )
-            tasks.append(b)
-        uid += len(tasks)
-        meta = {"cache_hit": r.cache_hit, "b_invoked": r.b_invoked, "correct": r.correct, "repeat": r.repeat}
-        jobs.append(Job(j, f"req{r.request_id}", t, device, tasks, meta=meta))
-    return jobs
+
+def _synthetic_source(sc: Scenario, devices: list[Profile]) -> SourceJobs:
+    s = sc.workload.synthetic
+    n_dev = len(devices)
+    if s.kind == "chain":
+        jobs = chain_jobs(n_dev, s.iterations, s.local_cycles, s.offload_cycles, s.input_bytes, s.output_bytes)
+        return SourceJobs(jobs, "synthetic chain per device")
+    if s.kind == "poisson":
+        rng = random.Random(f"{sc.seed}:poisson")
+        specs = poisson_jobs(s.jobs, s.rate_per_s, s.mean_cycles, n_dev, rng)
+        jobs = []
+        for i, (arrival, cycles) in enumerate(specs):
+            inp, out = _bytes(sc, cycles)
+            jobs.append(Job(i, f"p{i}", arrival, -1, [Task(i, i, f"p{i}", cycles, inp, out)]))
+        return SourceJobs(jobs, "synthetic Poisson stream", remap=True)
+    return _trace_source(sc, devices)  # "calibrated": the generator's trace-like jobs, as for a trace
+
+
+register_source("trace", _trace_source)
+register_source("synthetic", _synthetic_source)
+
+
+# ---------------------------------------------------------------------------------------- conversion
 
 
 def _bytes(sc: Scenario, cycles: float) -> tuple[float, float]:
@@ -146,12 +139,20 @@ def _bytes(sc: Scenario, cycles: float) -> tuple[float, float]:
     return inp, inp * d.output_ratio
 
 
-def _from_trace(sc: Scenario, trace_jobs: list[TraceJob]) -> list[Job]:
+def _trace_window(sc: Scenario, trace: list[TraceJob]) -> list[Job]:
+    """Jobs of trace-like jobs, re-timed as a Poisson stream when the scenario's arrivals are Poisson."""
+    jobs = _from_trace(sc, trace)
+    if sc.workload.arrival.kind == "poisson":
+        poisson_arrivals(sc, jobs)
+    return jobs
+
+
+def _from_trace(sc: Scenario, trace: list[TraceJob]) -> list[Job]:
     c = sc.workload.cycles
     jobs: list[Job] = []
     uid = 0
-    t0 = min((j.arrival_s for j in trace_jobs), default=0.0)
-    for j_index, tj in enumerate(trace_jobs):
+    t0 = min((j.arrival_s for j in trace), default=0.0)
+    for j_index, tj in enumerate(trace):
         keys = {}
         tasks: list[Task] = []
         for tt in tj.tasks:
@@ -171,18 +172,10 @@ def _from_trace(sc: Scenario, trace_jobs: list[TraceJob]) -> list[Job]:
     return jobs
 
 
-def _finish(
-    sc: Scenario,
-    jobs: list[Job],
-    device_hz: list[float],
-    source: str,
-    *,
-    real: bool,
-    repair: dict[str, int],
-    remap: bool = False,
-) -> BuiltWorkload:
+def _finish(sc: Scenario, built: SourceJobs, device_hz: list[float]) -> BuiltWorkload:
     """Renumber jobs and tasks in arrival order, map jobs to devices, set priorities and deadlines."""
     w = sc.workload
+    jobs = built.jobs
     n_dev = len(device_hz)
     jobs.sort(key=lambda j: (j.arrival_s, j.uid))  # builders number jobs deterministically
     rng = random.Random(f"{sc.seed}:mapping")
@@ -199,7 +192,7 @@ def _finish(
         link_children(job.tasks)
         tasks.extend(job.tasks)
         job.uid = new_uid
-        if remap:
+        if built.remap:
             if w.mapping == "round-robin":
                 job.device = new_uid % n_dev
             elif w.mapping == "random":
@@ -212,4 +205,4 @@ def _finish(
             t.priority = ranks[t.uid]
         factor = w.deadline.factor
         job.deadline_s = math.inf if factor is None else job.arrival_s + factor * max(ranks.values(), default=0.0)
-    return BuiltWorkload(jobs, tasks, source, real, repair)
+    return BuiltWorkload(jobs, tasks, built.source, built.real_trace, built.repair)

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from edgesplit.workload.alibaba import TraceJob, TraceTask
+from edgesplit.workload.trace_types import TraceJob, TraceTask
 
 _Z90 = 1.2815515655446004  # standard normal 90th percentile
 

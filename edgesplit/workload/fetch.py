@@ -19,7 +19,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from edgesplit.workload.alibaba import TraceError
+from edgesplit.workload.trace_types import TraceError
 
 DEFAULT_URL = "http://aliopentrace.oss-cn-beijing.aliyuncs.com/v2018Traces/batch_task.tar.gz"
 # sha256 published with the trace (alibaba/clusterdata, cluster-trace-v2018/trace_2018.md, "Checksum").

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from edgesplit.engines.observer import RunObserver
 from edgesplit.engines.ray.hosts import DeviceShard, ServerHost, lookahead_s, pack_workload
-from edgesplit.engines.sim import RunObserver, SimEngine
+from edgesplit.engines.sim import SimEngine
 from edgesplit.errors import UserError
 from edgesplit.results import RunResult
 from edgesplit.scenario import Scenario
@@ -116,7 +117,7 @@ class RayEngine:
         for actor in (*shards, *servers):
             ray.kill(actor)
         self._merge(results, nodes, end_s)
-        result = RunResult.build(local, wall_s=time.perf_counter() - wall0)
+        result = RunResult.build(local.run_data(), wall_s=time.perf_counter() - wall0)
         for ob in self.observers:
             ob.on_progress(self)
             ob.on_end(self, result)

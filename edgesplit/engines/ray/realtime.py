@@ -35,7 +35,7 @@ class DeviceInference:
         from edgesplit.datasets import load_dataset
         from edgesplit.rpc.client import EdgeClient
         from edgesplit.rpc.models import load_head, load_tail
-        from edgesplit.workload.dnn import read_split_model
+        from edgesplit.split.workload import read_split_model
 
         torch.set_num_threads(1)
         self.spec = spec

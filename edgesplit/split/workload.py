@@ -1,4 +1,4 @@
-"""Split-DNN inference requests: real images through a split model's head, bottleneck and tail.
+"""The `dnn` workload source: split-DNN inference requests, real images through head, bottleneck and tail.
 
 Each request is a job of two tasks: `head` (the model's head and encoder, pinned to the device) and `tail` (the
 decoder and the rest, placed by the policy; remotely its input is the 8-bit or raw bottleneck tensor). The
@@ -14,12 +14,20 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgesplit.datasets import load_dataset
 from edgesplit.errors import UserError
+from edgesplit.rpc.codec import dequantize_u8, quantize_u8
+from edgesplit.rpc.models import load_head, load_tail
 from edgesplit.workload.dag import Job, Task
+from edgesplit.workload.sources import SourceJobs
+
+if TYPE_CHECKING:
+    from edgesplit.model.profiles import Profile
+    from edgesplit.scenario import Scenario
 
 LOGIT_BYTES = 4  # float32 logits come back
 
@@ -72,9 +80,6 @@ def read_split_model(models: Path, model_id: str) -> SplitModel:
 def predict(model: SplitModel, images: np.ndarray, codec: str) -> np.ndarray:
     """Predicted classes of float images `[N, C, H, W]` through head, codec (per sample) and tail, as the data
     plane computes them."""
-    from edgesplit.rpc.codec import dequantize_u8, quantize_u8
-    from edgesplit.rpc.models import load_head, load_tail
-
     head, tail = load_head(model.directory), load_tail(model.directory)
     z = head(np.ascontiguousarray(images, dtype=np.float32))
     if codec == "q8":
@@ -85,8 +90,6 @@ def predict(model: SplitModel, images: np.ndarray, codec: str) -> np.ndarray:
 def dnn_jobs(spec: Any, seed: int, n_devices: int, flops_per_cycle: list[float]) -> list[Job]:
     """One job per request: `spec.requests` test images drawn with the seed, Poisson arrivals at
     `spec.rate_per_s`, devices in turn."""
-    from edgesplit.datasets import load_dataset
-
     model = read_split_model(spec.models, spec.model_id)
     data = load_dataset(spec.dataset)
     rng = random.Random(f"{seed}:dnn")
@@ -115,3 +118,10 @@ def dnn_jobs(spec: Any, seed: int, n_devices: int, flops_per_cycle: list[float])
         meta["source"] = "offline"
         jobs.append(Job(j, f"infer{j}", t, device, [head, tail], meta=meta))
     return jobs
+
+
+def dnn_source(sc: Scenario, devices: list[Profile]) -> SourceJobs:
+    """The `dnn` workload source (entry point of `edgesplit.workload_sources`): `dnn_jobs` of the scenario."""
+    d = sc.workload.dnn
+    jobs = dnn_jobs(d, sc.seed, len(devices), [p.flops_per_cycle for p in devices])
+    return SourceJobs(jobs, f"split-model requests ({d.model_id} from {d.models}, {d.dataset} test images)")

@@ -1,0 +1,43 @@
+"""Refuses radio figures under which a device could never send: a Shannon uplink rate of 0, or one that overflows.
+
+Extreme but finite figures (a device a million km out, a noise floor of +1e15 dBm/Hz, a tx power of 0 W, as on
+the edge-server profile) make the rate underflow to exactly 0 bit/s or overflow, and the engine's transfer
+arithmetic (bits / rate) with them; better a clear refusal naming the device group than a ZeroDivisionError."""
+
+from __future__ import annotations
+
+import math
+
+from edgesplit.model.network import dbm_to_w, path_gain, shannon_rate_bps
+from edgesplit.scenario.fleet import DeviceGroup
+from edgesplit.scenario.network import CellSpec
+
+
+def uplink_problem(index: int, group: DeviceGroup, cell: CellSpec) -> str | None:
+    """Why devices of `group` (fleet.devices[index]) could not send in `cell`, or None when they can.
+
+    The rate falls with distance, so the two ends of the group's distance range bound every placement; with more
+    senders sharing the cell the rate per sender is lower but never rounds to 0 where the solo rate does not."""
+    if cell.model != "shannon":
+        return None
+    tx_power_w = group.resolve().tx_power_w
+    lo, hi = group.distance_m if isinstance(group.distance_m, tuple) else (group.distance_m, group.distance_m)
+    where = f"fleet.devices[{index}] ({group.name!r}) in cell {cell.name!r}"
+    for distance in (hi, lo):
+        try:
+            # The engine's figures: the same per-Hz SNR as Uplink.add_sender, the same Shannon rate.
+            snr_per_hz = tx_power_w * path_gain(distance, cell.path_loss.intercept_db, cell.path_loss.slope_db)
+            rate = shannon_rate_bps(cell.bandwidth_hz, snr_per_hz / dbm_to_w(cell.noise_dbm_per_hz))
+        except (OverflowError, ZeroDivisionError, ValueError):
+            rate = math.nan
+        if rate == 0.0:
+            return (
+                f"{where} at {distance:g} m gets an uplink rate of 0 bit/s (tx power {tx_power_w:g} W): it could"
+                " never send; check tx_power_w, distance_m and the cell's bandwidth, noise and path loss"
+            )
+        if not math.isfinite(rate):
+            return (
+                f"{where} at {distance:g} m: the uplink rate is not a finite number (the figures overflow);"
+                " check tx_power_w, distance_m and the cell's bandwidth, noise and path loss"
+            )
+    return None
