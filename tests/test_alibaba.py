@@ -336,7 +336,7 @@ def test_generator_matches_the_published_v2018_figures() -> None:
     assert 9 <= s["dag_size"]["median"] <= 13 and 1 <= s["dag_size"]["min"] and s["dag_size"]["max"] <= 203
     assert 60 <= s["dag_size"]["p90"] <= 110  # sample: 84
     assert 8 <= s["duration_s"]["median"] <= 16 and 200 <= s["duration_s"]["p90"] <= 400  # 11 s / 290 s
-    assert set(s["plan_cpu_values"]) <= {"50", "100", "200"}
+    assert set(s["plan_cpu_values"]) <= {"0", "50", "100", "200"}  # 0: a request the row leaves empty, as in the trace
     assert s["instance_num"]["median"] == 1
     assert s["status"] == {"Terminated": s["tasks"]}
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 FLEET = DASHBOARDS / "edgesplit-fleet.json"
-PACE = 12.0  # smoke.yaml simulates ~113 s: ~9.5 s of wall time, ten or so scrapes while it runs
+PACE = 12.0  # smoke.yaml simulates ~78 s: ~6.5 s of wall time, six or so scrapes while it runs
 ALERTS = {
     "EdgesplitDeadlineMissRateHigh",
     "EdgesplitLowBattery",
