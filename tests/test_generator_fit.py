@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgesplit.workload import calibrated
-from edgesplit.workload.alibaba import TraceJob, TraceTask, read_v2018
+from edgesplit.workload.alibaba import read_v2018
 from edgesplit.workload.shape_stats import (
     REL_TOL,
     SHARE_ABS_TOL,
@@ -19,6 +19,7 @@ from edgesplit.workload.shape_stats import (
     markdown_table,
     shape_stats,
 )
+from edgesplit.workload.trace_types import TraceJob, TraceTask
 
 # The sample lives beside the repository (../shared/data/alibaba), never inside it.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alibaba"

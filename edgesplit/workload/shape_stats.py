@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from edgesplit.workload.alibaba import TraceJob
+from edgesplit.workload.trace_types import TraceJob
 
 REL_TOL = 0.25  # every row: |generated - sample| <= 25% of the sample value ...
 SHARE_ABS_TOL = 0.01  # ... or, for shares, within 1 percentage point (what decides shares under 4%)
