@@ -18,7 +18,8 @@ _PREFIX_NAME |= {"u": "micro", "µ": "micro", "μ": "micro", "Ki": "kibi", "Mi":
 
 # Which prefixes a symbol takes. Counts of bits, bytes, cycles and hertz take no sub-unit prefix: "10 mbps"
 # (milli-bit/s) or "20 mHz" is a mistyped M, never meant. Seconds take only sub-unit prefixes ("10 Ms" is a
-# mistyped ms), minutes and hours none; a node draws milliwatts to kilowatts, so "200 MW" is a mistyped mW.
+# mistyped ms), minutes and hours none; a node draws milliwatts to kilowatts, so "200 MW" is a mistyped mW, and
+# distances run from millimetres to kilometres ("5 Mm" is a mistyped mm or km).
 _COUNTING = ("", *_DECIMAL)
 _STORAGE = (*_COUNTING, *_BINARY)
 _POWER = ("", "k", "K", *_SUB)

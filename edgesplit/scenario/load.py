@@ -124,13 +124,13 @@ def _format_errors(err: ValidationError, source: str, root: yaml.Node | None, ov
 
 def _read_text(path: Path) -> str:
     """The file's text; a UserError naming the file when it is missing, unreadable or not UTF-8 text."""
-    if path.is_dir():
-        raise UserError("is a directory, not a scenario file", str(path))
-    if not path.is_file():
-        raise UserError(f"scenario file {str(path)!r} does not exist")
     try:
+        if path.is_dir():
+            raise UserError("is a directory, not a scenario file", str(path))
+        if not path.is_file():  # also keeps devices and pipes (/dev/zero) from being read
+            raise UserError(f"scenario file {str(path)!r} does not exist")
         raw = path.read_bytes()
-    except OSError as err:
+    except OSError as err:  # e.g. a name too long, no permission
         raise UserError(f"cannot read it: {err.strerror or err}", str(path)) from None
     try:
         return raw.decode("utf-8")
