@@ -1,4 +1,4 @@
-"""Plots and comparison tables of runs: latency CDF, energy by device class and component, side-by-side summaries."""
+"""Plots and comparison tables of runs: latency CDF, device energy (active and idle apart), side-by-side summaries."""
 
 from __future__ import annotations
 
@@ -11,40 +11,54 @@ import numpy as np
 from edgesplit.errors import UserError
 from edgesplit.results import read_records
 
-COMPONENTS = ("compute", "radio", "idle")
+ACTIVE = ("compute", "radio")
 
-# (label, path into summary.json, format)
+_PER_TASK = ("energy_j.per_task.device_active_mean_j", "energy_j.per_task.device_total_mean_j")
+_PER_JOB = ("energy_j.per_job.device_active_mean_j", "energy_j.per_job.device_total_mean_j")
+
+# (label, paths into summary.json (dotted), format with one field per path). The energy rows per task and per
+# job come from the per-task records of completed tasks (see energy_summary); the other energy rows, from meters.
 HEADLINE: list[tuple[str, tuple[str, ...], str]] = [
     ("policy", ("policy",), "{}"),
     ("seed", ("seed",), "{}"),
-    ("tasks submitted", ("tasks", "submitted"), "{:,}"),
-    ("completed", ("tasks", "completed"), "{:,}"),
-    ("failed", ("tasks", "failed"), "{:,}"),
-    ("dropped", ("tasks", "dropped"), "{:,}"),
-    ("latency mean (s)", ("latency_s", "mean"), "{:.3f}"),
-    ("latency p50 (s)", ("latency_s", "p50"), "{:.3f}"),
-    ("latency p95 (s)", ("latency_s", "p95"), "{:.3f}"),
-    ("latency p99 (s)", ("latency_s", "p99"), "{:.3f}"),
-    ("job makespan p50 (s)", ("job_makespan_s", "p50"), "{:.3f}"),
+    ("tasks submitted", ("tasks.submitted",), "{:,}"),
+    ("completed", ("tasks.completed",), "{:,}"),
+    ("failed", ("tasks.failed",), "{:,}"),
+    ("dropped", ("tasks.dropped",), "{:,}"),
+    ("latency mean (s)", ("latency_s.mean",), "{:.3f}"),
+    ("latency p50 (s)", ("latency_s.p50",), "{:.3f}"),
+    ("latency p95 (s)", ("latency_s.p95",), "{:.3f}"),
+    ("latency p99 (s)", ("latency_s.p99",), "{:.3f}"),
+    ("job makespan p50 (s)", ("job_makespan_s.p50",), "{:.3f}"),
     ("deadline miss rate (jobs)", ("deadline_miss_rate",), "{:.1%}"),
     ("offload ratio", ("offload_ratio",), "{:.1%}"),
-    ("device energy (J)", ("energy_j", "device_total"), "{:,.1f}"),
-    ("  compute (J)", ("energy_j", "device_by_component", "compute"), "{:,.1f}"),
-    ("  radio (J)", ("energy_j", "device_by_component", "radio"), "{:,.1f}"),
-    ("  idle (J)", ("energy_j", "device_by_component", "idle"), "{:,.1f}"),
-    ("server energy (J)", ("energy_j", "server_total"), "{:,.1f}"),
+    ("device energy (J)", ("energy_j.device_total",), "{:,.1f}"),
+    ("  active: compute + radio (J)", ("energy_j.device_active",), "{:,.1f}"),
+    ("  compute (J)", ("energy_j.device_by_component.compute",), "{:,.1f}"),
+    ("  radio (J)", ("energy_j.device_by_component.radio",), "{:,.1f}"),
+    ("  idle (J)", ("energy_j.device_by_component.idle",), "{:,.1f}"),
+    ("device energy per task (J)", _PER_TASK, "{:,.3f} active / {:,.3f} total"),
+    ("device energy per job (J)", _PER_JOB, "{:,.3f} active / {:,.3f} total"),
+    ("server energy (J)", ("energy_j.server_total",), "{:,.1f}"),
+    ("server energy per task (J)", ("energy_j.per_task.server_mean_j",), "{:,.3f}"),
+    ("server energy per job (J)", ("energy_j.per_job.server_mean_j",), "{:,.3f}"),
     ("simulated time (s)", ("sim_time_s",), "{:,.1f}"),
 ]
 
 
+def _lookup(summary: dict[str, Any], path: str) -> Any:
+    value: Any = summary
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def headline_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, formatted value) pairs of a summary's key figures."""
+    """(label, formatted value) pairs of a summary's key figures ("-" where a summary lacks one, e.g. an old run)."""
     rows = []
-    for label, path, fmt in HEADLINE:
-        value: Any = summary
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        rows.append((label, "-" if value is None else fmt.format(value)))
+    for label, paths, fmt in HEADLINE:
+        values = [_lookup(summary, path) for path in paths]
+        rows.append((label, "-" if None in values else fmt.format(*values)))
     if "cascade" in summary:
         c = summary["cascade"]
         rows += [
@@ -100,35 +114,66 @@ def plot_latency_cdf(runs: dict[str, np.ndarray], path: Path) -> Path:
     return path
 
 
-def plot_energy_breakdown(runs: dict[str, dict[str, dict[str, float]]], path: Path) -> Path:
-    """Stacked bars of device energy by component, one bar per (run, device class)."""
+def plot_energy_breakdown(runs: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Device energy of each run (its summary's `energy_j`) in three panels, each on its own scale, since idle
+    power over the run can dwarf what the work costs: active energy (compute + radio stacked) and idle energy,
+    one bar per (run, device class), from the meters; and the mean per completed task (active + the idle the
+    task was charged while in flight), one bar per run, from the records. Each bar is labelled with its total."""
     plt = _pyplot()
-    labels, stacks = [], {c: [] for c in COMPONENTS}
-    for run, by_class in runs.items():
-        for cls, parts in by_class.items():
+    labels, stacks = [], {c: [] for c in (*ACTIVE, "idle")}
+    for run, energy in runs.items():
+        for cls, parts in energy["device_by_class"].items():
             labels.append(f"{run}\n{cls}" if len(runs) > 1 else cls)
-            for c in COMPONENTS:
+            for c in stacks:
                 stacks[c].append(parts.get(c, 0.0))
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(labels) + 2), 4.2))
-    bottom = np.zeros(len(labels))
-    for c in COMPONENTS:
-        ax.bar(labels, stacks[c], bottom=bottom, label=c)
-        bottom += np.array(stacks[c])
-    ax.set_ylabel("device energy (J)")
-    ax.set_title("Device energy by class and component")
-    ax.legend(fontsize="small")
-    ax.tick_params(axis="x", labelsize="small")
+    per_task = {run: e["per_task"] for run, e in runs.items() if "per_task" in e}  # absent in older summaries
+    names = list(per_task)
+    task_active = np.array([per_task[r]["device_active_mean_j"] for r in names], dtype=float)
+    task_idle = np.array([per_task[r]["device_total_mean_j"] for r in names], dtype=float) - task_active
+    width = max(4.0, 0.8 * len(labels) + 1.5)
+    task_width = max(3.0, 0.8 * len(names) + 1.5)
+    fig, (act, idle, task) = plt.subplots(
+        1, 3, figsize=(2 * width + task_width, 4.6), width_ratios=[width, width, task_width]
+    )
+    blue, orange, green = plt.rcParams["axes.prop_cycle"].by_key()["color"][:3]
+    _stacked(act, labels, [("compute", stacks["compute"], blue), ("radio", stacks["radio"], orange)], "{:,.0f}")
+    act.set_title("active: compute + radio")
+    act.set_ylabel("device energy (J)")
+    _stacked(idle, labels, [("idle", stacks["idle"], green)], "{:,.0f}")
+    idle.set_title("idle (whole run)")
+    _stacked(task, names, [("active", task_active, blue), ("idle while in flight", task_idle, green)], "{:,.3g}")
+    task.set_title("per completed task")
+    task.set_ylabel("device energy per task (J)")
+    fig.suptitle("Device energy: active and idle apart (each panel on its own scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def _stacked(ax: Any, labels: list[str], layers: list[tuple[str, Any, str]], fmt: str) -> None:
+    """Stacked bars, bottom layer first, with each bar's total written above it and room left for the legend."""
+    bottom = np.zeros(len(labels))
+    bars = None
+    for name, values, colour in layers:
+        bars = ax.bar(labels, values, bottom=bottom, label=name, color=colour)
+        bottom = bottom + np.asarray(values, dtype=float)
+    if bars is not None and len(labels):
+        ax.bar_label(bars, labels=[fmt.format(v) for v in bottom], fontsize="small", padding=2)
+    finite = bottom[np.isfinite(bottom)]  # a run without a completed task has NaN per task
+    top = float(finite.max()) if finite.size else 0.0
+    if top > 0.0:  # set, not ax.margins: a zero-height top layer's sticky edge would pin the limit to the bar
+        ax.set_ylim(0.0, 1.25 * top)
+    ax.tick_params(axis="x", labelsize="small")
+    if len(layers) > 1:
+        ax.legend(fontsize="small", loc="upper left")
+
+
 def plot_run(run_dir: Path, latency: list[float] | np.ndarray, summary: dict[str, Any]) -> list[Path]:
     """The two standard plots of one run, written next to its records."""
     return [
         plot_latency_cdf({summary["policy"]: np.asarray(latency, dtype=float)}, run_dir / "latency_cdf.png"),
-        plot_energy_breakdown({summary["policy"]: summary["energy_j"]["device_by_class"]}, run_dir / "energy.png"),
+        plot_energy_breakdown({summary["policy"]: summary["energy_j"]}, run_dir / "energy.png"),
     ]
 
 
@@ -147,7 +192,7 @@ def compare(run_dirs: list[Path], out_dir: Path) -> tuple[list[str], list[list[s
     rows = [[label, *(c[label] for c in columns)] for label, _, _ in HEADLINE]
     out_dir.mkdir(parents=True, exist_ok=True)
     latencies = {label: np.asarray(read_records(d)["latency_s"], dtype=float) for label, (d, _) in summaries.items()}
-    energy = {label: s["energy_j"]["device_by_class"] for label, (_, s) in summaries.items()}
+    energy = {label: s["energy_j"] for label, (_, s) in summaries.items()}
     plots = [
         plot_latency_cdf(latencies, out_dir / "latency_cdf.png"),
         plot_energy_breakdown(energy, out_dir / "energy.png"),

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgesplit.energy_summary import energy_summary
+
 if TYPE_CHECKING:
     from edgesplit.scenario import Scenario
     from edgesplit.workload.build import BuiltWorkload
@@ -272,7 +274,7 @@ def _summary(data: RunData, cols: dict[str, list[Any]], wall_s: float) -> dict[s
 
     placed = Counter(p for p in cols["placement"] if p != "none")
     n_placed = sum(placed.values())
-    energy = _energy(data)
+    energy = energy_summary(data.devices, data.servers, cols, job_of, done)
     return {
         "scenario": sc.name,
         "seed": sc.seed,
@@ -350,33 +352,4 @@ def _meta_summary(data: RunData, energy: dict[str, Any]) -> dict[str, Any]:
             "cache_hit_ratio": sum(1 for _, m in metas if m["cache_hit"]) / n,
             "b_invocation_ratio": sum(1 for _, m in metas if m["b_invoked"]) / n,
         }
-    }
-
-
-def _energy(data: RunData) -> dict[str, Any]:
-    per_device = []
-    by_class: dict[str, dict[str, float]] = {}
-    totals = {"compute": 0.0, "radio": 0.0, "idle": 0.0}
-    for d in data.devices:
-        parts = {"compute": d.compute_j, "radio": d.radio_j, "idle": d.idle_j}
-        total = sum(parts.values())
-        row = {"device": d.name, "class": d.group, **parts, "total": total}
-        if d.battery_left_j is not None:
-            row["battery_left_j"] = d.battery_left_j
-        per_device.append(row)
-        acc = by_class.setdefault(d.group, {"compute": 0.0, "radio": 0.0, "idle": 0.0, "total": 0.0})
-        for k, v in parts.items():
-            acc[k] += v
-            totals[k] += v
-        acc["total"] += total
-    servers = {
-        s.name: {"compute": s.compute_j, "idle": s.idle_j, "total": s.compute_j + s.idle_j} for s in data.servers
-    }
-    return {
-        "device_total": sum(totals.values()),
-        "device_by_component": totals,
-        "device_by_class": by_class,
-        "server_total": sum(v["total"] for v in servers.values()),
-        "by_server": servers,
-        "per_device": per_device,
     }

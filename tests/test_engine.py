@@ -34,8 +34,13 @@ def test_star_single_device_matches_hand_figures() -> None:
     assert first["uplink_s"] == pytest.approx(0.010)
     assert first["compute_s"] == pytest.approx(0.001)
     assert first["latency_s"] == pytest.approx(per_iteration - 0.010, rel=1e-12)
-    tx_w, rx_w = get_profile("rpi4").tx_power_w, get_profile("rpi4").rx_power_w
-    assert first["device_radio_j"] == pytest.approx(tx_w * 0.010 + rx_w * 100 * 8 / 80e6)
+    # Radio (Huang et al.): base power x airtime + per-bit/s slope x bits, both ways, then the tail at tail power
+    # between the upload and the result (21 ms) and between the result and the next upload (10 ms of local work).
+    p = get_profile("rpi4")
+    up = p.radio_base_w * 0.010 + p.radio_up_w_per_bps * 1e5 * 8
+    down = p.radio_base_w * 100 * 8 / 80e6 + p.radio_down_w_per_bps * 100 * 8
+    tails = p.radio_tail_w * ((0.021 + (1e5 + 100) * 8 / 1e15) + 0.010)
+    assert first["device_radio_j"] == pytest.approx(up + down + tails, rel=1e-9)
 
 
 def test_edge_core_is_fifo_and_shared_by_devices() -> None:

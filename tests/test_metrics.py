@@ -202,6 +202,57 @@ def test_merge_snapshots_makes_one_fleet() -> None:
     assert m.info == {"scenario": "s"}
 
 
+def test_energy_per_completed_task_matches_the_records() -> None:
+    # A lossy cell: failed uploads spent radio energy but their tasks did not complete, so they count for nothing.
+    result, metrics = observed_run(SMOKE, "network.cells.0.loss=0.3", "network.cells.0.max_retries=1")
+    s, got, rows = result.summary, samples(metrics), result.records()
+    energy = s["energy_j"]
+    done = [r for r in rows if r["outcome"] == "completed"]
+    assert 0 < len(done) < len(rows)
+    for cls, by in energy["device_by_class"].items():
+        active = total(got["edgesplit_device_class_active_energy_joules_total"], device_class=cls)
+        assert active == pytest.approx(by["compute"] + by["radio"], rel=1e-12)
+        mine = [r for r in done if r["device_class"] == cls]
+        hand = {
+            "device_active": sum(r["device_compute_j"] + r["device_radio_j"] for r in mine),
+            "device_idle": sum(r["device_idle_j"] for r in mine),
+            "server": sum(r["server_energy_j"] for r in mine),
+        }
+        for part, joules in hand.items():
+            series = got["edgesplit_completed_task_energy_joules_total"]
+            assert total(series, device_class=cls, part=part, policy=s["policy"]) == pytest.approx(joules, rel=1e-9)
+    per_task = got["edgesplit_energy_per_completed_task_joules"]
+    assert {labels["part"] for labels, _ in per_task} == {"device_active", "device_total", "server"}
+    for part in ("device_active", "device_total", "server"):
+        want = energy["per_task"][f"{part}_mean_j"]
+        assert total(per_task, part=part, policy=s["policy"]) == pytest.approx(want, rel=1e-9)
+    hand_active = sum(r["device_compute_j"] + r["device_radio_j"] for r in done) / len(done)
+    assert total(per_task, part="device_active") == pytest.approx(hand_active, rel=1e-9)
+
+
+def test_merge_recomputes_the_energy_per_completed_task() -> None:
+    # Shard a: 2 completed tasks, 4 J active, 2 J idle; shard b: 6 tasks, 6 J active, 0 J idle, 12 J server.
+    def shard(n: int, active: float, idle: float, server: float, per_task: float) -> FleetSnapshot:
+        return FleetSnapshot(
+            values={
+                "edgesplit_tasks_total": {("p", "phone", "completed"): n, ("p", "phone", "failed"): 1},
+                "edgesplit_completed_task_energy_joules_total": {
+                    ("p", "phone", "device_active"): active,
+                    ("p", "phone", "device_idle"): idle,
+                    ("p", "phone", "server"): server,
+                },
+                "edgesplit_energy_per_completed_task_joules": {("p", "device_active"): per_task},
+            }
+        )
+
+    m = merge_snapshots([shard(2, 4.0, 2.0, 0.0, 2.0), shard(6, 6.0, 0.0, 12.0, 1.0)])
+    assert m.values["edgesplit_energy_per_completed_task_joules"] == {
+        ("p", "device_active"): 10.0 / 8,
+        ("p", "device_total"): 12.0 / 8,
+        ("p", "server"): 12.0 / 8,
+    }
+
+
 def test_component_metrics_api() -> None:
     metrics = FleetMetrics(process_metrics=False)
     metrics.record_cache(True, n=3)

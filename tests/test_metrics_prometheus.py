@@ -102,6 +102,11 @@ def test_every_fleet_panel_has_data_and_energy_matches_summary(prometheus: Prome
         assert total == pytest.approx(expected, rel=0.01)
         per_device = prometheus.value(f"sum(edgesplit_device_energy_joules_total{{{instance}}})")
         assert per_device == pytest.approx(expected, rel=0.01)  # 6 devices <= the default top 20: all present
+        active = prometheus.value(f"sum(edgesplit_device_class_active_energy_joules_total{{{instance}}})")
+        assert active == pytest.approx(summary["energy_j"]["device_active"], rel=0.01)
+        for part in ("device_active", "device_total", "server"):
+            per_task = prometheus.value(f'edgesplit_energy_per_completed_task_joules{{{instance},part="{part}"}}')
+            assert per_task == pytest.approx(summary["energy_j"]["per_task"][f"{part}_mean_j"], rel=0.01)
         ended = prometheus.value(f"sum(edgesplit_tasks_total{{{instance}}})")
         assert ended == summary["tasks"]["submitted"]
 

@@ -53,8 +53,10 @@ def test_edge_uses_only_edge_servers(runs: dict[str, RunResult]) -> None:
 
 
 def test_greedy_latency_beats_random_and_local_on_mean_latency(runs: dict[str, RunResult]) -> None:
+    # (Random is no longer better than local: with data sizes of their own, offloading blindly saturates the
+    # uplinks of this scenario; see docs/trace.md "Data sizes".)
     mean = {k: r.summary["latency_s"]["mean"] for k, r in runs.items()}
-    assert mean["greedy-latency"] < mean["random"] < mean["local"]
+    assert mean["greedy-latency"] < min(mean["random"], mean["local"])
 
 
 def test_greedy_energy_spends_least_dynamic_device_energy(runs: dict[str, RunResult]) -> None:

@@ -33,6 +33,7 @@ class FaultHandlers:
     _reservations: list[dict[int, tuple[float, float, float]]] | None
     _down_fault: list[int]
     _due: list[float]
+    _radio_spans: list[list[tuple[float, float, int]]]
 
     def _schedule_faults(self) -> None:
         servers = {s.name: i for i, s in enumerate(self.servers)}
@@ -109,11 +110,15 @@ class FaultHandlers:
         dev.core_free = [back_at] * len(dev.core_free)
         dev.starts.clear()
         link = self.world.uplinks[dev.cell]
+        for tr in link.on_air(now, dev.sender):
+            self._cut_transfer(now, tr)
         link.cancel_sender(now, dev.sender)
         link.radio_free_s[dev.sender] = now
+        self._radio_spans[d].append((now, now, -1))  # its radio is off: no tail past this
         tab = self.table
         for uid, owner in enumerate(self.device_of_task):
             if owner is dev and tab.outcome[uid] == PENDING and not math.isnan(tab.release_s[uid]):
+                self._cut(now, uid)
                 self._end(now, uid, FAILED, "its device left the network")
 
     def _device_rejoins(self, now: float, d: int) -> None:

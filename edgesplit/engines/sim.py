@@ -13,12 +13,12 @@ from edgesplit.engines.loop import EventLoop
 from edgesplit.engines.observer import RunObserver
 from edgesplit.engines.view import EngineView
 from edgesplit.engines.world import World, build_world
-from edgesplit.model.energy import power_energy_j, transfer_energy_j
+from edgesplit.model.energy import power_energy_j, radio_energy_j, tail_energy_j, unrun_share
 from edgesplit.model.entities import Device, Node
-from edgesplit.model.faults import deliver_at
+from edgesplit.model.faults import deliver_at, on_air_s, refund_unrun
 from edgesplit.policies.base import LOCAL, Policy
 from edgesplit.results import COMPLETED, DROPPED, FAILED, PENDING, NodeMeters, RunData, RunResult, TaskTable
-from edgesplit.scenario import Scenario, ServerDown
+from edgesplit.scenario import DeviceLeave, Scenario, ServerDown
 from edgesplit.workload.build import BuiltWorkload
 from edgesplit.workload.dag import Job, Task
 
@@ -75,8 +75,24 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         self._due = [math.nan] * n  # when the pending result of a remote task is due (nan: none, or cancelled)
         self.faults = scenario.faults
         downs = any(isinstance(f, ServerDown) for f in self.faults)
-        # What each server holds (uid -> start, end, energy): what it loses when it goes down.
-        self._reservations = [{} for _ in self.servers] if downs else None
+        # What each server holds (uid -> start, end, energy): what it loses when it goes down, or what the stop
+        # time cuts short.
+        self._reservations = [{} for _ in self.servers] if downs or self.stop_s < math.inf else None
+        # Dedicated-link uploads (uid -> start, end, seconds on the air, energy on the air): what a departure or the
+        # stop time cuts short.
+        self._uploads: dict[int, tuple[float, float, float, float]] = {}
+        self._track_uploads = self.stop_s < math.inf or any(isinstance(f, DeviceLeave) for f in self.faults)
+        # Per device: the work it has sent to servers that has not reached them (uid, server, arrival, seconds of
+        # compute there, arrival known). A device knows what it sent; estimates count it (engines/view.py).
+        self._outstanding: list[list[list[Any]]] = [[] for _ in self.devices]
+        n_edge = sum(1 for kind in self.world.server_kind if kind == "edge")
+        self._track_outstanding = policy is None or policy.reads_server_state(n_edge)
+        # Per device: its radio's busy spans (start, end, uid), for the tail energy after each burst.
+        self._radio_spans: list[list[tuple[float, float, int]]] = [[] for _ in self.devices]
+        self._radio_until = [0.0] * len(self.devices)  # the end of the latest radio activity known per device
+        # What the servers reported computing (uid -> start, end, energy), when a stop time may cut it short.
+        self._served: dict[int, tuple[float, float, float]] = {}
+        self._track_served = self.stop_s < math.inf
         self._down_fault = [-1] * len(self.servers)  # index in `faults` of the server's current downtime
         self.redispatches: dict[int, int] = {}  # uid -> times a lost task was placed again
 
@@ -192,6 +208,10 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
             self.schedule(end, self._completes, uid)
             return
         dev.offloaded += 1
+        if self._track_outstanding:
+            server = self.servers[target]
+            seconds = server.cycles_of(task) * server.seconds_per_cycle
+            self._outstanding[dev.index].append([uid, target, self._arrival_estimate(task, target), seconds, False])
         link = self.world.uplinks[dev.cell]
         bits = task.input_bytes * 8.0
         if bits <= 0.0:
@@ -199,18 +219,28 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         elif link.figures.shared:
             link.send(now, dev.sender, bits, self._uploaded, uid)
         else:  # a dedicated link: the upload's end is known now, so no event is needed for it
-            start, end, ok = link.reserve(now, dev.sender, bits)
-            self._charge_upload(uid, dev, end - start, end - now)
+            start, end, air_s, air_bits, ok = link.reserve(now, dev.sender, bits)
+            air_j = self._charge_upload(uid, dev, start, end, air_s, air_bits)
+            self.table.uplink_s[uid] = end - now
+            if self._track_uploads:
+                self._uploads[uid] = (start, end, air_s, air_j)
             if ok:
                 self._travel_to_server(end, uid, dev)
             else:
                 self.schedule(end, self._upload_failed, uid)
 
-    def _charge_upload(self, uid: int, dev: Device, airtime_s: float, uplink_s: float) -> None:
-        energy = power_energy_j(dev.profile.tx_power_w, airtime_s)
+    def _charge_upload(self, uid: int, dev: Device, start: float, end: float, air_s: float, air_bits: float) -> float:
+        """Charge an upload that spanned [start, end) with `air_s` seconds on the air: the radio's consumed power
+        while sending, its tail power while stalled by an outage. Returns the on-air part."""
+        p = dev.profile
+        air_j = radio_energy_j(p.radio_base_w, p.radio_up_w_per_bps, air_s, air_bits)
+        energy = air_j + power_energy_j(p.radio_tail_w, end - start - air_s)
         dev.tx_j += energy
-        self.table.uplink_s[uid] = uplink_s
         self.table.radio_j[uid] += energy
+        self._radio_spans[dev.index].append((start, end, uid))
+        if end > self._radio_until[dev.index]:
+            self._radio_until[dev.index] = end
+        return air_j
 
     def _uploaded(self, now: float, transfer: Any) -> None:
         """A shared cell finished sending a transfer."""
@@ -218,7 +248,8 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         if self.table.outcome[uid] != PENDING:
             return
         dev = self.device_of_task[uid]
-        self._charge_upload(uid, dev, now - transfer.started_s, now - transfer.queued_s)
+        self._charge_upload(uid, dev, transfer.started_s, now, transfer.air_s, transfer.bits)
+        self.table.uplink_s[uid] = now - transfer.queued_s
         if transfer.ok:
             self._travel_to_server(now, uid, dev)
         else:
@@ -247,6 +278,11 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         self._back_s[uid] = hop_latency + out * hop_s_per_byte + out * 8.0 / fig.downlink_rate_bps + ret
         delay += hop_latency + task.input_bytes * hop_s_per_byte
         self.table.network_s[uid] += delay
+        if self._track_outstanding:
+            for entry in self._outstanding[dev.index]:
+                if entry[0] == uid:  # its arrival is known from now on
+                    entry[2], entry[4] = now + delay, True
+                    break
         self._send_to_server(now + delay, uid)
 
     def _send_to_server(self, at: float, uid: int) -> None:
@@ -275,6 +311,8 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         tab.queue_s[uid] = start - arrived
         tab.compute_s[uid] = end - start
         tab.server_j[uid] += energy
+        if self._track_served:
+            self._served[uid] = (start, end, energy)
         back = self._back_s[uid]
         tab.network_s[uid] += back
         at = end + back
@@ -289,10 +327,15 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         if self._due[uid] != now or self.table.outcome[uid] != PENDING:
             return
         dev = self.device_of_task[uid]
+        p = dev.profile
         bits = self.tasks[uid].output_bytes * 8.0
-        energy = transfer_energy_j(dev.profile.rx_power_w, bits, self.world.uplinks[dev.cell].figures.downlink_rate_bps)
+        air_s = bits / self.world.uplinks[dev.cell].figures.downlink_rate_bps
+        energy = radio_energy_j(p.radio_base_w, p.radio_down_w_per_bps, air_s, bits)
         dev.rx_j += energy
         self.table.radio_j[uid] += energy
+        self._radio_spans[dev.index].append((now - air_s, now, uid))
+        if now > self._radio_until[dev.index]:
+            self._radio_until[dev.index] = now
         self._completes(now, uid)
 
     def _completes(self, now: float, uid: int) -> None:
@@ -352,7 +395,11 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
         self._ended(uid)
 
     def _close(self, end_s: float) -> None:
-        """Stop time: drop what is unfinished, then integrate idle power up to `end_s` everywhere."""
+        """Stop time: what is unfinished is dropped, charged only for the work that happened by `end_s`; then idle
+        power and the radios' tails are integrated up to `end_s` everywhere."""
+        for link in self.world.uplinks:
+            for tr in link.on_air(end_s):
+                self._cut_transfer(end_s, tr)
         tab = self.table
         for uid, outcome in enumerate(tab.outcome):
             if outcome != PENDING:
@@ -360,9 +407,81 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
             if math.isnan(tab.release_s[uid]):
                 self._drop_unreleased(end_s, uid, "stop time reached before the task was released")
             else:
+                self._cut(end_s, uid)
                 self._end(end_s, uid, DROPPED, "stop time reached before the task finished", propagate=False)
+        if self._reservations is not None:  # the servers' meters (their tasks' shares were taken in _cut)
+            for server, held in zip(self.servers, self._reservations, strict=True):
+                refund_unrun(server, end_s, held)
+        for dev in self.devices:
+            self._charge_tails(dev, end_s)
         for node in (*self.devices, *self.servers):
             node.idle.advance(end_s)
+
+    # -- work cut short: only what happened is charged ---------------------------------------------------------
+
+    def _cut(self, at: float, uid: int) -> None:
+        """Task `uid` stops at `at` (stop time, its device left): take back the energy of the work it had
+        reserved and not done by then: local compute, a dedicated-link upload, server compute."""
+        tab = self.table
+        target = tab.target[uid]
+        dev = self.device_of_task[uid]
+        if target == LOCAL:
+            start = tab.start_s[uid]
+            end = start + tab.compute_s[uid]
+            if end > at:
+                refund = tab.compute_j[uid] * unrun_share(start, end, at)
+                tab.compute_j[uid] -= refund
+                dev.compute_j -= refund
+                dev.busy_s -= end - max(start, at)
+            return
+        if target < 0:  # not placed yet
+            return
+        upload = self._uploads.get(uid)
+        if upload is not None and upload[1] > at:
+            start, end, air_s, air_j = upload
+            outages = self.world.uplinks[dev.cell].outages
+            from_s = max(start, at)
+            left_air = on_air_s(outages, from_s, end) if outages else end - from_s
+            refund = (air_j * left_air / air_s if air_s > 0.0 else 0.0) + power_energy_j(
+                dev.profile.radio_tail_w, end - from_s - left_air
+            )
+            dev.tx_j -= refund
+            tab.radio_j[uid] -= refund
+        served = self._served.get(uid)
+        if served is not None and served[1] > at:
+            tab.server_j[uid] -= served[2] * unrun_share(served[0], served[1], at)
+
+    def _cut_transfer(self, at: float, tr: Any) -> None:
+        """A shared-cell transfer on the air is cut at `at`: charge what went over the air until then."""
+        uid = tr.arg
+        if self.table.outcome[uid] == PENDING:
+            self._charge_upload(uid, self.device_of_task[uid], tr.started_s, at, tr.air_s, tr.bits - tr.remaining_bits)
+
+    def _charge_tails(self, dev: Device, end_s: float) -> None:
+        """After each burst of radio activity the radio stays in its tail state, drawing `radio_tail_w`, until the
+        next burst or `radio_tail_s` (Huang et al., MobiSys 2012); the tail is charged to the task whose transfer
+        ended the burst. A span with uid -1 marks the device leaving: no tail runs past it."""
+        p = dev.profile
+        spans = self._radio_spans[dev.index]
+        if not spans or p.radio_tail_w <= 0.0 or p.radio_tail_s <= 0.0:
+            return
+        spans.sort()
+        tab = self.table
+        burst_end, owner = spans[0][1], spans[0][2]
+        for start, end, uid in spans[1:]:
+            if start > burst_end:
+                if owner >= 0:
+                    energy = tail_energy_j(p.radio_tail_w, p.radio_tail_s, start - burst_end)
+                    dev.tx_j += energy
+                    tab.radio_j[owner] += energy
+                burst_end, owner = end, uid
+            elif end >= burst_end:
+                burst_end, owner = end, uid
+        if owner >= 0 and end_s > burst_end:
+            energy = tail_energy_j(p.radio_tail_w, p.radio_tail_s, end_s - burst_end)
+            dev.tx_j += energy
+            tab.radio_j[owner] += energy
+        spans.clear()
 
 
 def _meters(node: Node) -> NodeMeters:

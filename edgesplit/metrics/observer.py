@@ -13,9 +13,17 @@ import numpy as np
 
 from edgesplit.engines.observer import RunObserver
 from edgesplit.metrics.collector import FleetMetrics
-from edgesplit.metrics.snapshot import FleetSnapshot
-from edgesplit.metrics.specs import COMPONENTS, LATENCY_BUCKETS_S, OUTCOMES, Labels
-from edgesplit.results import COMPLETED, OUTCOME_NAMES, RunResult
+from edgesplit.metrics.snapshot import FleetSnapshot, per_task_means
+from edgesplit.metrics.specs import (
+    COMPONENTS,
+    LATENCY_BUCKETS_S,
+    OUTCOMES,
+    PER_TASK_METRIC,
+    TASK_ENERGY_METRIC,
+    TASK_ENERGY_PARTS,
+    Labels,
+)
+from edgesplit.results import COMPLETED, OUTCOME_NAMES, RunResult, TaskTable
 
 if TYPE_CHECKING:
     from edgesplit.engines.sim import SimEngine
@@ -63,6 +71,7 @@ class MetricsObserver(RunObserver):
         n_cls = len(self.classes)
         self._outcomes = np.zeros((n_cls, len(OUTCOMES)), np.int64)  # by class, outcome code - 1
         self._misses = np.zeros(n_cls, np.int64)
+        self._task_energy = np.zeros((n_cls, len(TASK_ENERGY_PARTS)))  # completed tasks' records, by class
         self._hist = np.zeros((len(self.placements), n_cls, len(LATENCY_BUCKETS_S) + 1), np.int64)
         self._hist_sum = np.zeros((len(self.placements), n_cls))
         self._down_bytes = np.zeros(len(engine.world.uplinks))
@@ -90,7 +99,19 @@ class MetricsObserver(RunObserver):
         n_cls = len(self.classes)
         flat = np.bincount(self._task_cls * 3 + outcome - 1, minlength=n_cls * 3)
         self._outcomes = flat.reshape(n_cls, 3)
+        self._recount_energy(result.columns)
         self._publish(engine, finished=True)
+
+    def _recount_energy(self, cols: dict[str, list]) -> None:
+        """The completed tasks' energy again from the final records: some energy (e.g. a radio tail) can be
+        charged to a task after it ended, so the final values come from exactly what the summary reads."""
+        done = np.array(cols["outcome"], dtype=object) == "completed"
+        index = {c: i for i, c in enumerate(self.classes)}
+        cls = np.fromiter((index[c] for c in cols["device_class"]), np.intp, len(done))[done]
+        active = np.add(cols["device_compute_j"], cols["device_radio_j"], dtype=float)
+        parts = (active, np.asarray(cols["device_idle_j"], float), np.asarray(cols["server_energy_j"], float))
+        for j, values in enumerate(parts):  # in TASK_ENERGY_PARTS order
+            self._task_energy[:, j] = np.bincount(cls, weights=values[done], minlength=len(self.classes))
 
     # -- work -------------------------------------------------------------------------------------------
 
@@ -144,12 +165,27 @@ class MetricsObserver(RunObserver):
             self._hist_sum.shape
         )
         self._misses += np.bincount(cls[finish > self._task_deadline[uids]], minlength=n_cls)
+        self._fold_energy(tab, uids.tolist(), target, cls)
         remote = target >= 0
         if remote.any():  # results that came back over the downlink
             tasks = engine.tasks
             out_bytes = np.array([tasks[u].output_bytes for u in uids[remote].tolist()], float)
             cells = self._task_cell[uids[remote]]
             self._down_bytes += np.bincount(cells, weights=out_bytes, minlength=len(self._down_bytes))
+
+    def _fold_energy(self, tab: TaskTable, uids: list[int], target: np.ndarray, cls: np.ndarray) -> None:
+        """Add the energy in the records of tasks `uids`, just completed (the summary's per-task columns)."""
+        n = len(uids)
+
+        def col(values: list[float]) -> np.ndarray:
+            return np.fromiter((values[u] for u in uids), float, n)
+
+        # As in results' device_compute_j column: a task's compute is the device's only when it ran locally.
+        active = np.where(target == -1, col(tab.compute_j), 0.0) + col(tab.radio_j)
+        parts = (active, col(tab.idle_j), col(tab.server_j))  # in TASK_ENERGY_PARTS order
+        n_cls = len(self.classes)
+        for j, values in enumerate(parts):
+            self._task_energy[:, j] += np.bincount(cls, weights=values, minlength=n_cls)
 
     def build_snapshot(self, engine: SimEngine, finished: bool) -> FleetSnapshot:
         """The fleet metrics for the engine's state now (reads the engine, never changes what it computes)."""
@@ -215,6 +251,9 @@ class MetricsObserver(RunObserver):
         v["edgesplit_device_class_energy_joules_total"] = {
             (c, component): cls_energy[i][j] for i, c in enumerate(classes) for j, component in enumerate(COMPONENTS)
         }
+        v["edgesplit_device_class_active_energy_joules_total"] = {
+            (c,): cls_energy[i][0] + cls_energy[i][1] for i, c in enumerate(classes)
+        }
         v["edgesplit_device_class_battery_joules"] = cls_battery
         v["edgesplit_device_class_battery_min_ratio"] = cls_min_ratio
         v["edgesplit_device_class_queue_length"] = {(c,): cls_queue[i] for i, c in enumerate(classes)}
@@ -255,6 +294,13 @@ class MetricsObserver(RunObserver):
         }
         misses = self._misses.tolist()
         v["edgesplit_task_deadline_misses_total"] = {(policy, c): misses[i] for i, c in enumerate(classes)}
+        task_energy = self._task_energy.tolist()
+        v[TASK_ENERGY_METRIC] = {
+            (policy, c, part): task_energy[i][j]
+            for i, c in enumerate(classes)
+            for j, part in enumerate(TASK_ENERGY_PARTS)
+        }
+        v[PER_TASK_METRIC] = per_task_means(v)
         v["edgesplit_offload_decisions_total"] = {
             (policy, name, kind): n for (name, kind), n in zip(self._targets, engine.decisions, strict=True)
         }

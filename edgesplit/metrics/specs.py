@@ -9,6 +9,13 @@ from edgesplit.results import COMPLETED, DROPPED, FAILED
 DEFAULT_TOP_DEVICES = 20
 COMPONENTS = ("compute", "radio", "idle")
 SERVER_COMPONENTS = ("compute", "idle")
+# Parts of the energy that completed tasks' records carry (the summary's per-task columns): device compute +
+# radio, the device idle power charged while the task was in flight, and the server's compute.
+TASK_ENERGY_PARTS = ("device_active", "device_idle", "server")
+# Parts of the mean energy per completed task (= summary.json's energy_j.per_task, without the _mean_j suffix).
+PER_TASK_PARTS = ("device_active", "device_total", "server")
+TASK_ENERGY_METRIC = "edgesplit_completed_task_energy_joules_total"
+PER_TASK_METRIC = "edgesplit_energy_per_completed_task_joules"
 OUTCOMES = (COMPLETED, FAILED, DROPPED)
 # Task latency buckets in seconds: from a millisecond (a local task on a fast board) to 20 min (a trace job).
 LATENCY_BUCKETS_S = (
@@ -43,7 +50,9 @@ class FleetMetric:
     kind: str  # "counter" | "gauge"
     help: str
     labels: tuple[str, ...]
-    merge: str = "sum"  # "sum" | "max" | "min": how merge_snapshots combines the shards' values
+    # "sum" | "max" | "min": how merge_snapshots combines the shards' values; "derived": computed again from the
+    # merged values of other metrics (a mean is not the sum, max or min of the shards' means)
+    merge: str = "sum"
     per_device: bool = False  # capped to the top-k devices
 
 
@@ -74,6 +83,12 @@ FLEET_METRICS: tuple[FleetMetric, ...] = (
         "counter",
         "Energy all devices of a class have used, by component (compute, radio, idle).",
         ("device_class", "component"),
+    ),
+    FleetMetric(
+        "edgesplit_device_class_active_energy_joules_total",
+        "counter",
+        "Active energy (compute + radio; idle left out) all devices of a class have used.",
+        ("device_class",),
     ),
     FleetMetric(
         "edgesplit_device_class_battery_joules",
@@ -150,6 +165,21 @@ FLEET_METRICS: tuple[FleetMetric, ...] = (
         "counter",
         "Completed tasks that finished after their job's deadline.",
         ("policy", "device_class"),
+    ),
+    FleetMetric(
+        TASK_ENERGY_METRIC,
+        "counter",
+        "Energy charged to completed tasks (their records), by part: device_active (compute + radio), "
+        "device_idle (device idle power while the task was in flight), server.",
+        ("policy", "device_class", "part"),
+    ),
+    FleetMetric(
+        PER_TASK_METRIC,
+        "gauge",
+        "Mean energy per completed task, by part: device_active (compute + radio), device_total (+ idle while "
+        "in flight), server; = summary.json energy_j.per_task at the end of the run.",
+        ("policy", "part"),
+        merge="derived",
     ),
     FleetMetric(
         "edgesplit_offload_decisions_total",

@@ -20,6 +20,17 @@ def busy_energy_j(core_power_w: float, cycles: float, cpu_hz: float) -> float:
     return core_power_w * cycles / cpu_hz
 
 
+def em_core_power_w(coefficient_uw_per_mhz_v2: float, volts: float, cpu_hz: float) -> float:
+    """Dynamic power of one busy core in the Linux energy model: C V^2 f, with the device tree's
+    `dynamic-power-coefficient` C in uW/MHz/V^2, V in volts and f in MHz."""
+    return coefficient_uw_per_mhz_v2 * 1e-6 * volts**2 * (cpu_hz / 1e6)
+
+
+def kappa_for_core_power(core_power_w: float, cpu_hz: float) -> float:
+    """The kappa for which the kappa model's core power kappa f^3 equals `core_power_w` at `cpu_hz`."""
+    return core_power_w / cpu_hz**3
+
+
 # -- radio ----------------------------------------------------------------------------------------------
 
 
@@ -31,6 +42,50 @@ def power_energy_j(power_w: float, seconds: float) -> float:
 def transfer_energy_j(power_w: float, bits: float, rate_bps: float) -> float:
     """Energy of sending or receiving `bits` at `rate_bps` with the radio drawing `power_w`."""
     return power_w * bits / rate_bps
+
+
+def radio_energy_j(base_w: float, w_per_bps: float, airtime_s: float, bits: float) -> float:
+    """Consumed radio energy of a transfer (Huang et al., MobiSys 2012: P = alpha x throughput + beta while the
+    radio transfers): beta x airtime + alpha x bits, since throughput x airtime = the bits that went over the air."""
+    return base_w * airtime_s + w_per_bps * bits
+
+
+def tail_energy_j(tail_w: float, tail_s: float, gap_s: float) -> float:
+    """Energy of the radio's tail after a transfer: it stays at `tail_w` until the next transfer or `tail_s`."""
+    return tail_w * min(gap_s, tail_s) if gap_s > 0.0 else 0.0
+
+
+def tail_added_j(
+    tail_w: float, tail_s: float, until: float, now: float, up: tuple[float, float], down_start: float
+) -> float:
+    """Tail energy that an offload adds to a radio whose last known activity ends at `until`, seen at `now`: its
+    upload on the air over `up` = (start, end) and its result's download from `down_start`. The radio idles in
+    its tail between transfers (up to `tail_s`) and after the last; the extra is that timeline's tail minus the
+    tail it had anyway."""
+    if tail_w <= 0.0 or tail_s <= 0.0:
+        return 0.0
+    start, end = up
+    if until <= now:  # idle or in its tail now: the tail left would have run to until + tail_s
+        before = max(0.0, min(start, until + tail_s) - now)
+        anyway = max(0.0, until + tail_s - now)
+    else:  # busy later still: its tail would run after `until`
+        before = min(max(start - until, 0.0), tail_s)
+        anyway = tail_s
+    between = min(max(down_start - end, 0.0), tail_s)
+    return tail_w * (before + between + tail_s - anyway)
+
+
+# -- work cut short -------------------------------------------------------------------------------------
+
+
+def unrun_share(start: float, end: float, at: float) -> float:
+    """Share of work planned over [start, end) that has not run by `at` (a stop, a departure, a crash): the part
+    of its energy to take back, so that only work that happened is charged. Devices and servers alike."""
+    if at <= start:
+        return 1.0
+    if at >= end:
+        return 0.0
+    return (end - at) / (end - start)
 
 
 # -- idle -----------------------------------------------------------------------------------------------

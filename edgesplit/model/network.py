@@ -1,4 +1,5 @@
-"""Network links: Shannon or fixed-rate uplinks shared by concurrent senders, with latency, jitter and loss."""
+"""Network links: bounded-Shannon or fixed-rate cell links (uplink or downlink) shared by the devices using them
+at once, with latency, jitter and loss."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgesplit.model.faults import stall_through
+from edgesplit.model.radio import CqiSteps, db_to_linear
 
 Schedule = Callable[[float, Callable[[float, object], None], object], None]
 
 
-def path_gain(distance_m: float, intercept_db: float = 128.1, slope_db: float = 37.6) -> float:
-    """Linear channel gain from log-distance path loss in dB: intercept + slope x log10(distance in km)."""
-    loss_db = intercept_db + slope_db * math.log10(distance_m / 1000.0)
+def path_gain(
+    distance_m: float, intercept_db: float = 128.1, slope_db: float = 37.6, min_distance_m: float = 0.0
+) -> float:
+    """Linear channel gain from log-distance path loss in dB: intercept + slope x log10(distance in km), with the
+    distance taken as at least `min_distance_m` (the model's range starts there; nearer, the loss stays put)."""
+    loss_db = intercept_db + slope_db * math.log10(max(distance_m, min_distance_m) / 1000.0)
     return 10.0 ** (-loss_db / 10.0)
 
 
@@ -24,7 +29,8 @@ def dbm_to_w(dbm: float) -> float:
 
 
 def shannon_rate_bps(bandwidth_hz: float, snr_per_hz: float) -> float:
-    """Shannon capacity B log2(1 + S/(N0 B)), with snr_per_hz = received power / N0 (in Hz)."""
+    """Shannon capacity B log2(1 + S/(N0 B)), with snr_per_hz = received power / N0 (in Hz): the unreachable
+    bound; links run at `link_rate_bps`."""
     return bandwidth_hz * math.log2(1.0 + snr_per_hz / bandwidth_hz)
 
 
@@ -41,11 +47,35 @@ class LinkFigures:
     jitter_s: float
     loss: float
     max_retries: int
-    downlink_rate_bps: float
+    # The engine's fixed downlink rate until it sends results over World.downlinks; set on uplinks only.
+    downlink_rate_bps: float | None
+    direction: str  # "up" | "down"
+    noise_figure_db: float  # of the receiver: the base station on the uplink, the device on the downlink
+    cqi: CqiSteps | None  # Shannon cells: the CQI table's efficiency steps
+
+
+def received_snr_per_hz(f: LinkFigures, power_w: float, gain: float, interference_w_per_hz: float = 0.0) -> float:
+    """Received power over the receiver's noise-plus-interference density (Hz): P g / (N0 F + I)."""
+    return power_w * gain / (f.noise_w_per_hz * db_to_linear(f.noise_figure_db) + interference_w_per_hz)
+
+
+def link_rate_bps(f: LinkFigures, snr_per_hz: float, sharers: int = 1) -> float:
+    """Rate of one device while `sharers` devices (itself included) use this direction of the cell at once.
+
+    Shannon cells give it B/k of the band (OFDMA-style; all of B when unshared) at the CQI efficiency its SINR
+    reaches there. Uplink: a sender puts its whole power into its share, SINR = P g / ((N0 F + I) B/k).
+    Downlink: the base station spreads its power evenly over the band, so a share gets power in proportion and
+    SINR = P g / ((N0 F + I) B) whatever k is: each of k receivers gets exactly 1/k of the solo rate.
+    Fixed cells: `rate_bps`, divided by k when `shared`."""
+    if f.model == "fixed":
+        return f.rate_bps / sharers if f.shared else f.rate_bps  # type: ignore[operator]
+    share = f.bandwidth_hz / sharers if f.shared else f.bandwidth_hz
+    return share * f.cqi(snr_per_hz / (share if f.direction == "up" else f.bandwidth_hz))  # type: ignore[misc]
 
 
 class Transfer:
-    """One payload crossing an uplink; `remaining_bits` falls as the fluid model advances."""
+    """One payload crossing a link (`sender`: the device's slot, sending or receiving); `remaining_bits` falls as
+    the fluid model advances."""
 
     __slots__ = (
         "sender",
@@ -54,6 +84,7 @@ class Transfer:
         "rate_bps",
         "queued_s",
         "started_s",
+        "air_s",
         "ok",
         "on_done",
         "arg",
@@ -66,19 +97,21 @@ class Transfer:
         self.rate_bps = 0.0
         self.queued_s = 0.0
         self.started_s = 0.0
+        self.air_s = 0.0  # seconds on the air so far (outage pauses excluded)
         self.ok = ok
         self.on_done = on_done
         self.arg = arg
 
 
-class Uplink:
-    """The uplink of one cell.
+class Link:
+    """One direction of one cell: its uplink (devices send) or its downlink (the base station sends to devices).
 
-    Each device has one radio: its transfers leave one after another (FIFO). The devices transmitting at a
-    moment share the cell: Shannon cells split their bandwidth equally among them (OFDMA-style), so each rate is
-    (B/k) log2(1 + S/(N0 B/k)) with k active senders; fixed-rate cells give each sender `rate_bps`, divided by k
-    when `shared`. Rates change whenever a sender starts or stops; the cell then advances every active transfer's
-    remaining bits and wakes itself for the next completion (one pending wake-up, older ones are ignored).
+    Each device has one radio: its transfers in a direction cross one after another (FIFO); a device's slot
+    (`sender`) is the same in its cell's uplink and downlink. The devices using a direction at a moment share it:
+    Shannon cells split their bandwidth equally among them (OFDMA-style) at the rates of `link_rate_bps`;
+    fixed-rate cells give each `rate_bps`, divided by k when `shared`. Rates change whenever a transfer starts or
+    stops; the cell then advances every active transfer's remaining bits and wakes itself for the next
+    completion (one pending wake-up, older ones are ignored).
 
     Loss: each attempt is lost with probability `loss` and resent whole; the number of attempts is drawn when
     the transfer is queued (at most 1 + max_retries), so the channel carries attempts x size. If every attempt
@@ -104,22 +137,20 @@ class Uplink:
         self._version = 0
         self.bits_sent = 0.0
 
-    def add_sender(self, tx_power_w: float, gain: float, rng: random.Random) -> int:
-        """Register a device with its random stream; returns its sender slot."""
+    def add_sender(self, tx_power_w: float, gain: float, rng: random.Random, interference_w_per_hz: float = 0.0) -> int:
+        """Register a device with its random stream; returns its slot. `tx_power_w`: the transmitter's power (the
+        device's on the uplink, the base station's on the downlink); `interference_w_per_hz`: the mean density
+        other cells add at the receiver."""
         self.rngs.append(rng)
-        self.snr_per_hz.append(tx_power_w * gain / self.figures.noise_w_per_hz)
+        self.snr_per_hz.append(received_snr_per_hz(self.figures, tx_power_w, gain, interference_w_per_hz))
         self.queues.append(deque())
         self.radio_free_s.append(0.0)
         self.solo_rate_bps.append(self.rate_bps(len(self.snr_per_hz) - 1, 1))
         return len(self.snr_per_hz) - 1
 
     def rate_bps(self, sender: int, sharers: int) -> float:
-        """Rate of `sender` while `sharers` senders (itself included) are transmitting."""
-        f = self.figures
-        if f.model == "fixed":
-            return f.rate_bps / sharers if f.shared else f.rate_bps  # type: ignore[operator]
-        share = f.bandwidth_hz / sharers if f.shared else f.bandwidth_hz
-        return shannon_rate_bps(share, self.snr_per_hz[sender])
+        """Rate of `sender` while `sharers` devices (itself included) are on the air in this direction."""
+        return link_rate_bps(self.figures, self.snr_per_hz[sender], sharers)
 
     def estimate_s(self, sender: int, bits: float, now: float) -> float:
         """Seconds until `bits` queued now would have left, if the cell's load stayed as it is."""
@@ -129,6 +160,8 @@ class Uplink:
         queue = self.queues[sender]
         k = len(self.active) + (0 if queue else 1)
         backlog = sum(tr.remaining_bits for tr in queue)
+        if queue and not self.paused and now > self._last_s:  # the head has been sending since the last update
+            backlog -= queue[0].rate_bps * (now - self._last_s)
         return (backlog + bits) / self.rate_bps(sender, k)
 
     def draw_attempts(self, sender: int) -> tuple[int, bool]:
@@ -147,18 +180,19 @@ class Uplink:
         f = self.figures
         return f.latency_s + (self.rngs[sender].random() * f.jitter_s if f.jitter_s > 0.0 else 0.0)
 
-    def reserve(self, now: float, sender: int, bits: float) -> tuple[float, float, bool]:
-        """Unshared cells: queue `bits` on the sender's radio; returns (start, end, delivered)."""
+    def reserve(self, now: float, sender: int, bits: float) -> tuple[float, float, float, float, bool]:
+        """Unshared cells: queue `bits` on the sender's radio; returns (start, end, seconds on the air, bits sent
+        over the air (every attempt), delivered). An outage stalls the transfer: end - start is then longer than
+        the time on the air."""
         attempts, ok = self.draw_attempts(sender) if self.figures.loss > 0.0 else (1, True)
         bits *= attempts
         self.bits_sent += bits
         free = self.radio_free_s[sender]
         start = free if free > now else now
-        end = start + bits / self.solo_rate_bps[sender]
-        if self.outages:
-            end = stall_through(self.outages, start, end - start)
+        air = bits / self.solo_rate_bps[sender]
+        end = stall_through(self.outages, start, air) if self.outages else start + air
         self.radio_free_s[sender] = end
-        return start, end, ok
+        return start, end, air, bits, ok
 
     def send(self, now: float, sender: int, bits: float, on_done: Callable, arg: object) -> None:
         """Shared cells: queue a transfer on the sender's radio; `on_done(now, transfer)` runs when its last
@@ -179,9 +213,10 @@ class Uplink:
 
     def _advance(self, now: float) -> None:
         dt = now - self._last_s
-        if dt > 0.0:
+        if dt > 0.0 and not self.paused:
             for tr in self.active:
                 tr.remaining_bits -= tr.rate_bps * dt
+                tr.air_s += dt
         self._last_s = now
 
     def pause(self, now: float) -> None:
@@ -197,6 +232,14 @@ class Uplink:
         self._last_s = now
         self.paused = False
         self._reallocate(now)
+
+    def on_air(self, now: float, sender: int | None = None) -> list[Transfer]:
+        """Shared cells: the transfers on the air at `now` (of `sender`, or all), their progress brought up to
+        `now` (what a stop or a departure cuts short). Unshared cells: none (their ends are known in advance)."""
+        if not self.figures.shared:
+            return []
+        self._advance(now)
+        return [tr for tr in self.active if sender is None or tr.sender == sender]
 
     def cancel_sender(self, now: float, sender: int) -> None:
         """The sender's device has left: its transfers stop (their callbacks never run)."""

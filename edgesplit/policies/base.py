@@ -33,8 +33,9 @@ class SystemView(Protocol):
         """(estimated finish time in s, estimated device energy in J) of running `task` on `target` now."""
         ...
 
-    def server_backlog_s(self, target: int) -> float:
-        """Seconds until server `target` has a free core."""
+    def server_backlog_s(self, target: int, task: Task | None = None) -> float:
+        """Seconds until server `target` has a free core; with `task`, counting the work its device has sent
+        there that is still on its way."""
         ...
 
     def compute_s(self, task: Task, target: int) -> float:
@@ -46,7 +47,8 @@ class SystemView(Protocol):
         ...
 
     def core_free(self, task: Task, target: int) -> list[float]:
-        """When each core of `target` (LOCAL: `task`'s device) is free, as a heap."""
+        """When each core of `target` (LOCAL: `task`'s device) is free, as a heap (a server's counts the work
+        `task`'s device has sent there that is still on its way)."""
         ...
 
 

@@ -21,13 +21,14 @@ class LocalPolicy(Policy):
 
 
 class EdgePolicy(Policy):
-    """Every task goes to the edge server with the smallest backlog (lowest index on ties); the cloud if none."""
+    """Every task goes to the edge server with the smallest backlog as its device sees it (lowest index on ties);
+    the cloud if none."""
 
     name = "edge"
 
     def place(self, task: Task, view: SystemView) -> int:
         edges = view.edge_servers or range(view.n_servers)
-        return edges[0] if len(edges) == 1 else min(edges, key=view.server_backlog_s)
+        return edges[0] if len(edges) == 1 else min(edges, key=lambda s: view.server_backlog_s(s, task))
 
     def reads_server_state(self, n_edge_servers: int) -> bool:
         return n_edge_servers != 1

@@ -20,6 +20,7 @@ class NodeFigures(Strict):
     kappa: FiniteFloat | None = Field(None, ge=0)
     idle_power_w: Power | None = Field(None, ge=0)
     busy_power_w: Power | None = Field(None, ge=0)
+    per_core_power_w: Power | None = Field(None, ge=0)
     energy_model: Literal["kappa", "power"] | None = None
     flops_per_cycle: FiniteFloat | None = Field(None, gt=0)
 
@@ -58,6 +59,11 @@ class DeviceGroup(NodeFigures):
     distance_m: Annotated[float | tuple[float, float], BeforeValidator(_distance_or_range)] = 100.0
     tx_power_w: Power | None = Field(None, gt=0)
     rx_power_w: Power | None = Field(None, ge=0)
+    radio_base_w: Power | None = Field(None, ge=0)
+    radio_up_w_per_bps: FiniteFloat | None = Field(None, ge=0)
+    radio_down_w_per_bps: FiniteFloat | None = Field(None, ge=0)
+    radio_tail_w: Power | None = Field(None, ge=0)
+    radio_tail_s: Duration | None = Field(None, ge=0)
     battery_j: Energy | None = Field(None, gt=0)
 
     @field_validator("distance_m")

@@ -1,4 +1,4 @@
-"""Scenario models of the network: wireless cells (Shannon or fixed rate) and the wired backhaul."""
+"""Scenario models of the network: wireless cells (bounded Shannon or fixed rate) and the wired backhaul."""
 
 from __future__ import annotations
 
@@ -6,8 +6,22 @@ from typing import Literal
 
 from pydantic import Field, FiniteFloat, model_validator
 
+from edgesplit.model.network import LinkFigures, dbm_to_w, link_rate_bps, path_gain, received_snr_per_hz
+from edgesplit.model.radio import (
+    ATTENUATION,
+    BS_NOISE_FIGURE_DB,
+    DEFAULT_MCS_TABLE,
+    MIN_DISTANCE_M,
+    UE_NOISE_FIGURE_DB,
+    cqi_steps,
+)
 from edgesplit.scenario.base import Strict
-from edgesplit.units import Duration, Frequency, Rate
+from edgesplit.units import Distance, Duration, Frequency, Power, Rate
+
+FIXED_DOWNLINK_BPS = 100e6
+"""The downlink of a fixed-rate cell that names no downlink_rate_bps (the figure every cell had before)."""
+# EARTH macro P_max per TRX (Auer et al. 2011, Table II; SECONDARY, REFERENCE_FIGURES section 5).
+BS_TX_POWER_W = 20.0
 
 
 class PathLoss(Strict):
@@ -18,7 +32,14 @@ class PathLoss(Strict):
 
 
 class CellSpec(Strict):
-    """A wireless cell: uplink by Shannon rate over shared bandwidth, or a fixed rate per device."""
+    """A wireless cell, both directions alike: bounded Shannon over shared bandwidth, or a fixed rate per device.
+
+    Shannon cells turn SINR into rate through the CQI table `mcs_table` (attenuated Shannon with `attenuation`,
+    docs/validation.md "Radio"), with the receiver's noise figure (`bs_noise_figure_db` on the uplink,
+    `ue_noise_figure_db` on the downlink) and path loss frozen below `min_distance_m`. The downlink is the
+    base station sending at `bs_tx_power_w` over the same bandwidth, shared (or not) like the uplink;
+    `downlink_rate_bps` makes it a fixed rate instead. With `x_m`, `y_m` on every cell, the Shannon cells hear
+    each other (mean interference, each transmitter on the air `activity` of the time)."""
 
     name: str
     model: Literal["shannon", "fixed"] = "shannon"
@@ -31,13 +52,64 @@ class CellSpec(Strict):
     jitter_s: Duration = Field(0.0, ge=0)
     loss: FiniteFloat = Field(0.0, ge=0, lt=1)
     max_retries: int = Field(3, ge=0)
-    downlink_rate_bps: Rate = Field(100e6, gt=0)
+    downlink_rate_bps: Rate | None = Field(None, gt=0)
+    bs_noise_figure_db: FiniteFloat = Field(BS_NOISE_FIGURE_DB, ge=0)
+    ue_noise_figure_db: FiniteFloat = Field(UE_NOISE_FIGURE_DB, ge=0)
+    mcs_table: Literal["64qam", "256qam"] = DEFAULT_MCS_TABLE
+    attenuation: FiniteFloat = Field(ATTENUATION, gt=0, le=1)
+    min_distance_m: Distance = Field(MIN_DISTANCE_M, gt=0)
+    bs_tx_power_w: Power = Field(BS_TX_POWER_W, gt=0)
+    x_m: Distance | None = None
+    y_m: Distance | None = None
+    activity: FiniteFloat = Field(1.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _fixed_needs_rate(self) -> CellSpec:
         if self.model == "fixed" and self.rate_bps is None:
             raise ValueError("a cell with model: fixed needs rate_bps")
+        if (self.x_m is None) != (self.y_m is None):
+            raise ValueError("a cell's position needs both x_m and y_m")
         return self
+
+    def link_figures(self, direction: Literal["up", "down"]) -> LinkFigures:
+        """The engine's figures of one direction of this cell. The downlink is fixed-rate when the cell is or
+        when `downlink_rate_bps` is given; both directions share latency, jitter, loss and retries."""
+        up = direction == "up"
+        fixed_down = self.downlink_rate_bps or (FIXED_DOWNLINK_BPS if self.model == "fixed" else None)
+        model = self.model if up else ("fixed" if fixed_down is not None else "shannon")
+        return LinkFigures(
+            model=model,
+            bandwidth_hz=self.bandwidth_hz,
+            noise_w_per_hz=dbm_to_w(self.noise_dbm_per_hz),
+            rate_bps=self.rate_bps if up else fixed_down,
+            shared=self.shared,
+            latency_s=self.latency_s,
+            jitter_s=self.jitter_s,
+            loss=self.loss,
+            max_retries=self.max_retries,
+            downlink_rate_bps=(fixed_down or FIXED_DOWNLINK_BPS) if up else None,
+            direction=direction,
+            noise_figure_db=self.bs_noise_figure_db if up else self.ue_noise_figure_db,
+            cqi=cqi_steps(self.mcs_table, self.attenuation) if model == "shannon" else None,
+        )
+
+    def gain(self, distance_m: float) -> float:
+        """Linear path gain over `distance_m` under this cell's path-loss law and minimum distance."""
+        return path_gain(distance_m, self.path_loss.intercept_db, self.path_loss.slope_db, self.min_distance_m)
+
+    def solo_rates_bps(self, tx_power_w: float, distance_m: float) -> tuple[float, float]:
+        """(uplink, downlink) rate of a device alone in this cell, `distance_m` out, sending at `tx_power_w`, with
+        no interference: what the engine's links give it; 0 where it is out of coverage."""
+        gain = self.gain(distance_m)
+        up, down = self.link_figures("up"), self.link_figures("down")
+        return (
+            link_rate_bps(up, received_snr_per_hz(up, tx_power_w, gain)),
+            link_rate_bps(down, received_snr_per_hz(down, self.bs_tx_power_w, gain)),
+        )
+
+    @property
+    def position(self) -> tuple[float, float] | None:
+        return None if self.x_m is None or self.y_m is None else (self.x_m, self.y_m)
 
 
 class Backhaul(Strict):
@@ -50,3 +122,10 @@ class Backhaul(Strict):
 class Network(Strict):
     cells: list[CellSpec] = Field(min_length=1)
     backhaul: Backhaul = Backhaul()
+
+    @model_validator(mode="after")
+    def _positions_all_or_none(self) -> Network:
+        placed = [c.name for c in self.cells if c.position is not None]
+        if placed and len(placed) != len(self.cells):
+            raise ValueError(f"give x_m and y_m on every cell or on none (only {placed} have them)")
+        return self

@@ -82,12 +82,23 @@ class CyclesModel(Strict):
 
 
 class DataModel(Strict):
-    """Trace tasks have no byte counts: input bits = cycles / cycles_per_bit; output = input x output_ratio."""
+    """Trace and Poisson tasks have no byte counts; docs/trace.md "Data sizes" gives the models and their sources.
 
+    - lognormal: ln(input) = ln(input_median_bytes) + input_sigma x (rho x z_cycles + sqrt(1 - rho^2) x z_own),
+      z_cycles the task's standardised rank score of cycles; output = input x output_ratio x exp(output_sigma x z);
+    - per-cycle: input bits = cycles / cycles_per_bit; output = input x output_ratio.
+    Inputs are clipped to [min_bytes, max_bytes] (lognormal outputs to max_bytes).
+    """
+
+    model: Literal["lognormal", "per-cycle"] = "lognormal"
     cycles_per_bit: FiniteFloat = Field(1000.0, gt=0)
     output_ratio: FiniteFloat = Field(0.1, ge=0)
     min_bytes: Size = Field(1e3, ge=0)
     max_bytes: Size = Field(50e6, gt=0)
+    input_median_bytes: Size = Field(500e3, gt=0)
+    input_sigma: FiniteFloat = Field(1.4, ge=0)
+    rho: FiniteFloat = Field(0.5, ge=-1, le=1)
+    output_sigma: FiniteFloat = Field(1.5, ge=0)
 
 
 class DeadlineModel(Strict):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from edgesplit.workload import alibaba, calibrated
 from edgesplit.workload.dag import Job, Task, link_children, upward_ranks
+from edgesplit.workload.data_sizes import size_tasks
 from edgesplit.workload.sources import SourceJobs, get_source, register_source
 from edgesplit.workload.synthetic import chain_jobs, poisson_jobs
 from edgesplit.workload.trace_types import RepairStats, TraceJob
@@ -120,8 +121,8 @@ def _synthetic_source(sc: Scenario, devices: list[Profile]) -> SourceJobs:
         specs = poisson_jobs(s.jobs, s.rate_per_s, s.mean_cycles, n_dev, rng)
         jobs = []
         for i, (arrival, cycles) in enumerate(specs):
-            inp, out = _bytes(sc, cycles)
-            jobs.append(Job(i, f"p{i}", arrival, -1, [Task(i, i, f"p{i}", cycles, inp, out)]))
+            jobs.append(Job(i, f"p{i}", arrival, -1, [Task(i, i, f"p{i}", cycles, 0.0, 0.0)]))
+        size_tasks([j.tasks[0] for j in jobs], sc.workload.data, sc.seed)
         return SourceJobs(jobs, "synthetic Poisson stream", remap=True)
     return _trace_source(sc, devices)  # "calibrated": the generator's trace-like jobs, as for a trace
 
@@ -131,12 +132,6 @@ register_source("synthetic", _synthetic_source)
 
 
 # ---------------------------------------------------------------------------------------- conversion
-
-
-def _bytes(sc: Scenario, cycles: float) -> tuple[float, float]:
-    d = sc.workload.data
-    inp = min(max(cycles / d.cycles_per_bit / 8.0, d.min_bytes), d.max_bytes)
-    return inp, inp * d.output_ratio
 
 
 def _trace_window(sc: Scenario, trace: list[TraceJob]) -> list[Job]:
@@ -158,8 +153,7 @@ def _from_trace(sc: Scenario, trace: list[TraceJob]) -> list[Job]:
         for tt in tj.tasks:
             cores = (tt.plan_cpu or 100.0) / 100.0
             cycles = max(tt.duration_s * cores * c.reference_hz * c.scale, c.min_cycles)
-            inp, out = _bytes(sc, cycles)
-            task = Task(uid, j_index, tt.name, cycles, inp, out, status=tt.status)
+            task = Task(uid, j_index, tt.name, cycles, 0.0, 0.0, status=tt.status)  # bytes: size_tasks below
             task.trace_duration_s = tt.duration_s
             task.plan_cpu = tt.plan_cpu
             keys[tt.key] = uid
@@ -169,6 +163,7 @@ def _from_trace(sc: Scenario, trace: list[TraceJob]) -> list[Job]:
             task.parents = [keys[k] for k in tt.deps]
         arrival = (tj.arrival_s - t0) / sc.workload.arrival.time_scale
         jobs.append(Job(j_index, tj.name, arrival, -1, tasks))
+    size_tasks([t for job in jobs for t in job.tasks], sc.workload.data, sc.seed)  # in trace order
     return jobs
 
 

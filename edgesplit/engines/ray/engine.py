@@ -113,7 +113,7 @@ class RayEngine:
             ob.on_start(self)
         end_s = self._loop(ray, shards, servers, lookahead, mirror)
         results = ray.get([s.finish.remote(end_s) for s in shards])
-        nodes = ray.get([s.finish.remote() for s in servers])
+        nodes = ray.get([s.finish.remote(end_s) for s in servers])
         for actor in (*shards, *servers):
             ray.kill(actor)
         self._merge(results, nodes, end_s)

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgesplit.engines.sim import SimEngine
 from edgesplit.engines.world import build_world
-from edgesplit.model.faults import bring_up, take_down
+from edgesplit.model.faults import bring_up, refund_unrun, take_down
 from edgesplit.policies import LOCAL, make_policy
 from edgesplit.results import TaskTable
 from edgesplit.scenario import Scenario, ServerDown
@@ -248,7 +248,8 @@ class ServerHost:
         self.events.sort()
         self.reservations: dict[int, tuple[float, float, float]] = {}
         self._where: dict[int, tuple[int, float]] = {}  # uid -> (shard, notice_s) of what it holds, with faults
-        self.track = bool(self.events)
+        self.track = bool(self.events)  # what it holds: what it loses when it goes down
+        self.cut_at_stop = self.stop_s < math.inf  # and what the stop time cuts short
         self.down_fault = -1
         self.pending: list[tuple[float, int, Arrival]] = []
         self.now = 0.0
@@ -304,8 +305,9 @@ class ServerHost:
                 out.setdefault(shard, []).append(("l", at + notice_s, uid, 0.0, self.down_fault))
                 continue
             start, end, energy = node.reserve(at, cycles)
-            if self.track:
+            if self.track or self.cut_at_stop:
                 self.reservations[uid] = (start, end, energy)
+            if self.track:
                 self._where[uid] = (shard, notice_s)
             out.setdefault(shard, []).append(("d", end + back_s, uid, at, start, end, energy))
         packed = {
@@ -337,10 +339,12 @@ class ServerHost:
         """Time of the last arrival or fault processed."""
         return self.now
 
-    def finish(self) -> dict[str, Any]:
-        """The server's meters at the end; stops its gRPC server if it has one."""
+    def finish(self, end_s: float) -> dict[str, Any]:
+        """The server's meters at the run's end `end_s` (work it had not finished by then is taken off them, as
+        the event engine does); stops its gRPC server if it has one."""
         if self.rpc is not None:
             self.rpc.stop(0.5)
+        refund_unrun(self.node, end_s, self.reservations)
         return node_meters(self.node)
 
 

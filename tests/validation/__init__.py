@@ -1,0 +1,1 @@
+"""Validation tests: the model's figures against their cited sources."""
