@@ -8,14 +8,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edgesplit.engines.cuts import CutWork
 from edgesplit.engines.faults import FaultHandlers
 from edgesplit.engines.loop import EventLoop
 from edgesplit.engines.observer import RunObserver
 from edgesplit.engines.view import EngineView
 from edgesplit.engines.world import World, build_world
-from edgesplit.model.energy import power_energy_j, radio_energy_j, tail_energy_j, unrun_share
+from edgesplit.model.energy import power_energy_j, radio_energy_j
 from edgesplit.model.entities import Device, Node
-from edgesplit.model.faults import deliver_at, on_air_s, refund_unrun
+from edgesplit.model.faults import deliver_at, refund_unrun
 from edgesplit.policies.base import LOCAL, Policy
 from edgesplit.results import COMPLETED, DROPPED, FAILED, PENDING, NodeMeters, RunData, RunResult, TaskTable
 from edgesplit.scenario import DeviceLeave, Scenario, ServerDown
@@ -23,7 +24,7 @@ from edgesplit.workload.build import BuiltWorkload
 from edgesplit.workload.dag import Job, Task
 
 
-class SimEngine(FaultHandlers, EngineView, EventLoop):
+class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
     """Runs one scenario's workload on its world.
 
     Life of a task: its job arrives -> it is released when all its parents have finished -> the policy picks
@@ -416,72 +417,6 @@ class SimEngine(FaultHandlers, EngineView, EventLoop):
             self._charge_tails(dev, end_s)
         for node in (*self.devices, *self.servers):
             node.idle.advance(end_s)
-
-    # -- work cut short: only what happened is charged ---------------------------------------------------------
-
-    def _cut(self, at: float, uid: int) -> None:
-        """Task `uid` stops at `at` (stop time, its device left): take back the energy of the work it had
-        reserved and not done by then: local compute, a dedicated-link upload, server compute."""
-        tab = self.table
-        target = tab.target[uid]
-        dev = self.device_of_task[uid]
-        if target == LOCAL:
-            start = tab.start_s[uid]
-            end = start + tab.compute_s[uid]
-            if end > at:
-                refund = tab.compute_j[uid] * unrun_share(start, end, at)
-                tab.compute_j[uid] -= refund
-                dev.compute_j -= refund
-                dev.busy_s -= end - max(start, at)
-            return
-        if target < 0:  # not placed yet
-            return
-        upload = self._uploads.get(uid)
-        if upload is not None and upload[1] > at:
-            start, end, air_s, air_j = upload
-            outages = self.world.uplinks[dev.cell].outages
-            from_s = max(start, at)
-            left_air = on_air_s(outages, from_s, end) if outages else end - from_s
-            refund = (air_j * left_air / air_s if air_s > 0.0 else 0.0) + power_energy_j(
-                dev.profile.radio_tail_w, end - from_s - left_air
-            )
-            dev.tx_j -= refund
-            tab.radio_j[uid] -= refund
-        served = self._served.get(uid)
-        if served is not None and served[1] > at:
-            tab.server_j[uid] -= served[2] * unrun_share(served[0], served[1], at)
-
-    def _cut_transfer(self, at: float, tr: Any) -> None:
-        """A shared-cell transfer on the air is cut at `at`: charge what went over the air until then."""
-        uid = tr.arg
-        if self.table.outcome[uid] == PENDING:
-            self._charge_upload(uid, self.device_of_task[uid], tr.started_s, at, tr.air_s, tr.bits - tr.remaining_bits)
-
-    def _charge_tails(self, dev: Device, end_s: float) -> None:
-        """After each burst of radio activity the radio stays in its tail state, drawing `radio_tail_w`, until the
-        next burst or `radio_tail_s` (Huang et al., MobiSys 2012); the tail is charged to the task whose transfer
-        ended the burst. A span with uid -1 marks the device leaving: no tail runs past it."""
-        p = dev.profile
-        spans = self._radio_spans[dev.index]
-        if not spans or p.radio_tail_w <= 0.0 or p.radio_tail_s <= 0.0:
-            return
-        spans.sort()
-        tab = self.table
-        burst_end, owner = spans[0][1], spans[0][2]
-        for start, end, uid in spans[1:]:
-            if start > burst_end:
-                if owner >= 0:
-                    energy = tail_energy_j(p.radio_tail_w, p.radio_tail_s, start - burst_end)
-                    dev.tx_j += energy
-                    tab.radio_j[owner] += energy
-                burst_end, owner = end, uid
-            elif end >= burst_end:
-                burst_end, owner = end, uid
-        if owner >= 0 and end_s > burst_end:
-            energy = tail_energy_j(p.radio_tail_w, p.radio_tail_s, end_s - burst_end)
-            dev.tx_j += energy
-            tab.radio_j[owner] += energy
-        spans.clear()
 
 
 def _meters(node: Node) -> NodeMeters:
