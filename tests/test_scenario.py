@@ -210,9 +210,17 @@ def test_non_finite_and_mistyped_numbers_are_refused_before_the_run(
 def test_a_device_that_could_never_send_is_refused(tmp_path: Path) -> None:
     # The edge-server profile has no radio (tx power 0 W): offloading from it would divide by a zero rate.
     path = write(tmp_path, GOOD.replace("profile: phone-midrange", "profile: edge-server"))
-    with pytest.raises(UserError, match=r"fleet.devices\[0\] \('phone'\) in cell 'c0' .* 0 bit/s"):
+    with pytest.raises(UserError, match=r"fleet.devices\[0\] \('phone'\) in cell 'c0' .* out of coverage"):
         load_scenario(path)
     assert load_scenario(path, ["policy.kind=local"]).fleet.devices[0].profile == "edge-server"
     far = write(tmp_path, GOOD.replace("count: 2}", "count: 2, distance_m: 1e12}"))
-    with pytest.raises(UserError, match="0 bit/s"):
+    with pytest.raises(UserError, match="out of coverage"):
         load_scenario(far)
+
+
+def test_a_device_out_of_coverage_is_refused_before_the_run() -> None:
+    """5 km from a 10 MHz cell the bounded uplink reaches no CQI step: one clear line, not a build-time traceback."""
+    smoke = Path(__file__).resolve().parents[1] / "scenarios" / "smoke.yaml"
+    with pytest.raises(UserError, match="out of coverage on the uplink"):
+        load_scenario(smoke, ["fleet.devices.0.distance_m=5000"])
+    load_scenario(smoke, ["fleet.devices.0.distance_m=200"])  # in coverage: accepted

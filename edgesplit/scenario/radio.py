@@ -1,4 +1,5 @@
-"""Refuses radio figures under which a device could never send: a Shannon uplink rate of 0, or one that overflows.
+"""Refuses radio figures under which a device could never send or receive: out of coverage (no CQI step reached),
+a rate of 0, or one that overflows (interference from positioned cells is refused later, by the world build).
 
 Extreme but finite figures (a device a million km out, a noise floor of +1e15 dBm/Hz, a tx power of 0 W, as on
 the edge-server profile) make the rate underflow to exactly 0 bit/s or overflow, and the engine's transfer
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-from edgesplit.model.network import dbm_to_w, path_gain, shannon_rate_bps
 from edgesplit.scenario.fleet import DeviceGroup
 from edgesplit.scenario.network import CellSpec
 
@@ -25,19 +25,19 @@ def uplink_problem(index: int, group: DeviceGroup, cell: CellSpec) -> str | None
     where = f"fleet.devices[{index}] ({group.name!r}) in cell {cell.name!r}"
     for distance in (hi, lo):
         try:
-            # The engine's figures: the same per-Hz SNR as Uplink.add_sender, the same Shannon rate.
-            snr_per_hz = tx_power_w * path_gain(distance, cell.path_loss.intercept_db, cell.path_loss.slope_db)
-            rate = shannon_rate_bps(cell.bandwidth_hz, snr_per_hz / dbm_to_w(cell.noise_dbm_per_hz))
+            rates = cell.solo_rates_bps(tx_power_w, distance)  # exactly what the engine's links give it
         except (OverflowError, ZeroDivisionError, ValueError):
-            rate = math.nan
-        if rate == 0.0:
+            rates = (math.nan, math.nan)
+        if not all(math.isfinite(r) for r in rates):
             return (
-                f"{where} at {distance:g} m gets an uplink rate of 0 bit/s (tx power {tx_power_w:g} W): it could"
-                " never send; check tx_power_w, distance_m and the cell's bandwidth, noise and path loss"
-            )
-        if not math.isfinite(rate):
-            return (
-                f"{where} at {distance:g} m: the uplink rate is not a finite number (the figures overflow);"
+                f"{where} at {distance:g} m: the radio rate is not a finite number (the figures overflow);"
                 " check tx_power_w, distance_m and the cell's bandwidth, noise and path loss"
             )
+        for direction, rate in zip(("uplink", "downlink"), rates, strict=True):
+            if rate <= 0.0:
+                return (
+                    f"{where} at {distance:g} m is out of coverage on the {direction} (tx power {tx_power_w:g} W):"
+                    " it could never get a transfer through; check tx_power_w, bs_tx_power_w, distance_m and the"
+                    " cell's bandwidth, noise figure and path loss"
+                )
     return None

@@ -155,7 +155,7 @@ def test_cell_solo_rates_are_the_engine_links() -> None:
 
 def test_device_out_of_coverage_is_refused() -> None:
     # 0.2 W at 1 km in 20 MHz: -9.1 dB after the 5 dB noise figure, below CQI 1's -7.16 dB.
-    with pytest.raises(ValueError, match="out of uplink coverage"):
+    with pytest.raises(ValueError, match="out of coverage on the uplink"):  # refused when the scenario loads
         world([{"name": "c", "bandwidth_hz": 20e6}], [{"name": "p", "distance_m": 1000.0}])
 
 
