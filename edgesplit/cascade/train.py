@@ -24,8 +24,8 @@ from edgesplit.cascade.models import CNNSpec, build_cnn, count_flops, fold_batch
 from edgesplit.datasets import NUM_CLASSES, Splits, load_dataset
 from edgesplit.errors import UserError
 from edgesplit.nn.classifier import TorchClassifier, accuracy
-from edgesplit.nn.fit import ProgressFn, as_tensor, fit
-from edgesplit.nn.state import load_state, save_state
+from edgesplit.nn.fit import ProgressFn, fit_classifier
+from edgesplit.nn.state import load_state, read_versioned, save_state
 
 SUMMARY_FILE = "cascade.json"
 FORMAT_VERSION = 1
@@ -63,20 +63,8 @@ def train_model(
     progress: ProgressFn | None = None,
 ) -> TorchClassifier:
     """Train one CNN with Adam and a one-cycle learning rate; deterministic given `spec.seed`."""
-    from torch import nn  # torch stays a lazy import: the checkpoint format and summaries load without it
-
     module = build_cnn(spec, tuple(x.shape[1:]), NUM_CLASSES).train()
-    fit(
-        list(module.parameters()),
-        lambda xb, yb: nn.functional.cross_entropy(module(xb), yb),
-        (as_tensor(x), as_tensor(y)),
-        epochs,
-        batch_size,
-        max_lr,
-        spec.seed,
-        spec.name,
-        progress,
-    )
+    fit_classifier(module, x, y, epochs, batch_size, max_lr, spec.seed, spec.name, progress)
     return TorchClassifier(module, spec.name)
 
 
@@ -256,10 +244,5 @@ class Checkpoint:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Open a directory written by `train_cascade`."""
     p = Path(path)
-    f = p / SUMMARY_FILE
-    if not f.is_file():
-        raise UserError(f"no trained cascade here (missing {SUMMARY_FILE}); run `edgesplit cascade train`", str(p))
-    summary = json.loads(f.read_text())
-    if summary.get("format") != FORMAT_VERSION:
-        raise UserError(f"unsupported checkpoint format {summary.get('format')!r}", str(f))
-    return Checkpoint(p, summary)
+    hint = "no trained cascade here (missing {name}); run `edgesplit cascade train`"
+    return Checkpoint(p, read_versioned(p, SUMMARY_FILE, FORMAT_VERSION, hint))

@@ -62,3 +62,30 @@ def fit(
                 progress(name, step, total)
         losses.append(running / batches)
     return losses
+
+
+def fit_classifier(
+    module: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    name: str,
+    progress: ProgressFn | None,
+) -> list[float]:
+    """`fit` a plain classifier `module` to labels `y` with cross-entropy (the cascade's CNNs, the split teacher)."""
+    from torch import nn  # lazy, as above
+
+    return fit(
+        list(module.parameters()),
+        lambda xb, yb: nn.functional.cross_entropy(module(xb), yb),
+        (as_tensor(x), as_tensor(y)),
+        epochs,
+        batch_size,
+        lr,
+        seed,
+        name,
+        progress,
+    )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesplit.datasets import open_dataset
 from edgesplit.errors import UserError
-from edgesplit.nn.state import load_state
+from edgesplit.nn.state import load_state, read_versioned
 from edgesplit.split.evaluate import evaluate
 from edgesplit.split.models import BottleneckSpec, SplitCNNSpec, build_student, build_teacher
 
@@ -71,12 +70,9 @@ class SplitCheckpoint:
 def load_split_checkpoint(path: str | Path) -> SplitCheckpoint:
     """Open a directory written by `train_split`."""
     p = Path(path)
-    f = p / REPORT_FILE
-    if not f.is_file():
-        raise UserError(f"no trained split model here (missing {REPORT_FILE}); run `edgesplit split train`", str(p))
-    report = json.loads(f.read_text())
-    if report.get("format") != FORMAT_VERSION:
-        raise UserError(f"unsupported checkpoint format {report.get('format')!r}", str(f))
+    report = read_versioned(
+        p, REPORT_FILE, FORMAT_VERSION, "no trained split model here (missing {name}); run `edgesplit split train`"
+    )
     for name in ("teacher", "stage2"):
         if not (p / STAGE_FILES[name]).is_file():
             raise UserError(f"missing {STAGE_FILES[name]}", str(p))

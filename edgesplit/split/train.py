@@ -13,7 +13,7 @@ import numpy as np
 from edgesplit.datasets import Splits, open_dataset
 from edgesplit.errors import UserError
 from edgesplit.nn.classifier import TorchClassifier, accuracy, logits
-from edgesplit.nn.fit import ProgressFn, as_tensor, fit
+from edgesplit.nn.fit import ProgressFn, as_tensor, fit, fit_classifier
 from edgesplit.nn.state import load_state, save_state
 from edgesplit.split.checkpoint import CONFIG_FILE, FORMAT_VERSION, REPORT_FILE, STAGE_FILES, SplitCheckpoint
 from edgesplit.split.config import Resolved, SplitTrainConfig, resolve
@@ -59,20 +59,8 @@ def train_teacher(
     progress: ProgressFn | None = None,
 ) -> nn.Sequential:
     """The plain network trained with cross-entropy; deterministic given `spec.seed`."""
-    from torch import nn
-
     teacher = build_teacher(spec).train()
-    fit(
-        list(teacher.parameters()),
-        lambda xb, yb: nn.functional.cross_entropy(teacher(xb), yb),
-        (as_tensor(x), as_tensor(y)),
-        epochs,
-        batch_size,
-        lr,
-        spec.seed,
-        "teacher",
-        progress,
-    )
+    fit_classifier(teacher, x, y, epochs, batch_size, lr, spec.seed, "teacher", progress)
     return teacher.eval()
 
 
