@@ -22,9 +22,12 @@ run: setup
 	$(BIN)/edgesplit scenario run $(SCENARIO)
 
 # Debian packages the tests use (CI runs as root on Debian).
+# Prometheus for the metrics tests; SimGrid (system python) for the flow-level validation and the engine bench.
 system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 	  (apt-get update -q && apt-get install -y -q --no-install-recommends prometheus)
+	@/usr/bin/python3 -c "import simgrid" 2>/dev/null || \
+	  (apt-get update -q && apt-get install -y -q --no-install-recommends python3-simgrid)
 
 lint: setup layers
 	$(BIN)/ruff check .

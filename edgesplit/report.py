@@ -42,6 +42,8 @@ HEADLINE: list[tuple[str, tuple[str, ...], str]] = [
     ("server energy (J)", ("energy_j.server_total",), "{:,.1f}"),
     ("server energy per task (J)", ("energy_j.per_task.server_mean_j",), "{:,.3f}"),
     ("server energy per job (J)", ("energy_j.per_job.server_mean_j",), "{:,.3f}"),
+    ("base-station energy (J)", ("energy_j.base_station_total",), "{:,.1f}"),
+    ("system energy (J)", ("energy_j.system_total",), "{:,.1f}"),
     ("simulated time (s)", ("sim_time_s",), "{:,.1f}"),
 ]
 

@@ -42,6 +42,7 @@ class TaskTable:
             "queue_s",
             "compute_s",
             "uplink_s",
+            "downlink_s",
             "network_s",
             "compute_j",
             "radio_j",
@@ -64,6 +65,15 @@ class NodeMeters:
 
 
 @dataclass
+class CellMeters:
+    """One cell's base-station activity over a run, in seconds: awake (a transfer either way) and sending."""
+
+    name: str
+    awake_s: float
+    sending_s: float
+
+
+@dataclass
 class RunData:
     """Everything a run's result is built from, as plain data: both engines hand one over when a run ends."""
 
@@ -76,6 +86,7 @@ class RunData:
     end_s: float
     events: int
     redispatches: dict[int, int]  # uid -> times a lost task was placed again
+    cells: list[CellMeters]
 
 
 RECORD_COLUMNS = (
@@ -93,6 +104,7 @@ RECORD_COLUMNS = (
     "latency_s",
     "queue_s",
     "uplink_s",
+    "downlink_s",
     "network_s",
     "compute_s",
     "deadline_s",
@@ -206,6 +218,7 @@ def _columns(data: RunData) -> dict[str, list[Any]]:
         "latency_s": latency,
         "queue_s": list(tab.queue_s),
         "uplink_s": list(tab.uplink_s),
+        "downlink_s": list(tab.downlink_s),
         "network_s": list(tab.network_s),
         "compute_s": list(tab.compute_s),
         "deadline_s": deadline,
@@ -274,7 +287,8 @@ def _summary(data: RunData, cols: dict[str, list[Any]], wall_s: float) -> dict[s
 
     placed = Counter(p for p in cols["placement"] if p != "none")
     n_placed = sum(placed.values())
-    energy = energy_summary(data.devices, data.servers, cols, job_of, done)
+    stations = [(c.name, c.base_station.power(), c.tx_power_w) for c in sc.network.cells]
+    energy = energy_summary(data.devices, data.servers, cols, job_of, done, data.cells, stations, data.end_s)
     return {
         "scenario": sc.name,
         "seed": sc.seed,

@@ -98,11 +98,13 @@ class Recording(GreedyLatencyPolicy):
 def test_estimates_come_true_when_nothing_else_competes(shared: bool) -> None:
     """One device alone (no jitter, no loss): every estimated finish time is what then happens, local and remote,
     whether its tasks queue on its cores, its radio or a server. (The backhaul is made fast: a later small input
-    could otherwise overtake a big one on the wire, which no estimate made before it was sent can know.)"""
+    could otherwise overtake a big one on the wire, which no estimate made before it was sent can know; so is the
+    downlink: a result could wait there behind an earlier task's result that had not yet left its server.)"""
     sc = load_scenario(
         ROOT / "scenarios" / "smoke.yaml",
         ["fleet.devices=[{name: phone, profile: phone-midrange, count: 1}]", "network.backhaul.rate_bps=1e15",
-         f"network.cells.0.shared={str(shared).lower()}", "workload.synthetic.jobs=15"],
+         f"network.cells.0.shared={str(shared).lower()}", "network.cells.0.downlink_rate_bps=1e15",
+         "workload.synthetic.jobs=15"],
     )  # fmt: skip
     policy = Recording()
     from edgesplit.engines.factory import device_profiles
@@ -118,12 +120,13 @@ def test_estimates_come_true_when_nothing_else_competes(shared: bool) -> None:
 
 
 def test_estimates_count_the_mean_jitter() -> None:
-    """With jitter the estimate is right on average: the mean error of remote finishes is far below the jitter."""
+    """With jitter the estimate is right on average: the mean error of remote finishes is far below the jitter.
+    (A fast downlink, as above: results queueing there behind each other would add an error of their own.)"""
     jitter = 0.02
     sc = load_scenario(
         ROOT / "scenarios" / "smoke.yaml",
         ["fleet.devices=[{name: phone, profile: phone-midrange, count: 1}]", f"network.cells.0.jitter_s={jitter}",
-         "workload.synthetic.jobs=40"],
+         "network.cells.0.downlink_rate_bps=1e15", "workload.synthetic.jobs=40"],
     )  # fmt: skip
     policy = Recording()
     from edgesplit.engines.factory import device_profiles

@@ -52,13 +52,13 @@ class FaultHandlers:
                 self.schedule(f.at_s, self._device_leaves, (devices[f.device], fi))
                 if f.rejoin_s is not None:
                     self.schedule(f.rejoin_s, self._device_rejoins, devices[f.device])
-        for c, windows in outages.items():
-            link = self.world.uplinks[c]
-            link.outages = merge_windows(windows)
-            if link.figures.shared:
-                for a, b in link.outages:
-                    self.schedule(a, _pause, link)
-                    self.schedule(b, _resume, link)
+        for c, windows in outages.items():  # an outage silences both directions of the cell
+            for link in (self.world.uplinks[c], self.world.downlinks[c]):
+                link.outages = merge_windows(windows)
+                if link.figures.shared:
+                    for a, b in link.outages:
+                        self.schedule(a, _pause, link)
+                        self.schedule(b, _resume, link)
 
     def _hosts_device(self, index: int) -> bool:
         """Whether this engine drives device `index` (all of them here; a Ray shard drives some)."""
@@ -109,11 +109,11 @@ class FaultHandlers:
         back_at = fault.rejoin_s if fault.rejoin_s is not None else math.inf
         dev.core_free = [back_at] * len(dev.core_free)
         dev.starts.clear()
-        link = self.world.uplinks[dev.cell]
-        for tr in link.on_air(now, dev.sender):
-            self._cut_transfer(now, tr)
-        link.cancel_sender(now, dev.sender)
-        link.radio_free_s[dev.sender] = now
+        for link in (self.world.uplinks[dev.cell], self.world.downlinks[dev.cell]):
+            for tr in link.on_air(now, dev.sender):
+                self._cut_transfer(now, link, tr)
+            link.cancel_sender(now, dev.sender)
+            link.radio_free_s[dev.sender] = now
         self._radio_spans[d].append((now, now, -1))  # its radio is off: no tail past this
         tab = self.table
         for uid, owner in enumerate(self.device_of_task):

@@ -17,8 +17,9 @@ from edgesplit.engines.world import World, build_world
 from edgesplit.model.energy import power_energy_j, radio_energy_j
 from edgesplit.model.entities import Device, Node
 from edgesplit.model.faults import deliver_at, refund_unrun
+from edgesplit.model.network import Link
 from edgesplit.policies.base import LOCAL, Policy
-from edgesplit.results import COMPLETED, DROPPED, FAILED, PENDING, NodeMeters, RunData, RunResult, TaskTable
+from edgesplit.results import COMPLETED, DROPPED, FAILED, PENDING, CellMeters, NodeMeters, RunData, RunResult, TaskTable
 from edgesplit.scenario import DeviceLeave, Scenario, ServerDown
 from edgesplit.workload.build import BuiltWorkload
 from edgesplit.workload.dag import Job, Task
@@ -79,10 +80,10 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
         # What each server holds (uid -> start, end, energy): what it loses when it goes down, or what the stop
         # time cuts short.
         self._reservations = [{} for _ in self.servers] if downs or self.stop_s < math.inf else None
-        # Dedicated-link uploads (uid -> start, end, seconds on the air, energy on the air): what a departure or the
-        # stop time cuts short.
-        self._uploads: dict[int, tuple[float, float, float, float]] = {}
-        self._track_uploads = self.stop_s < math.inf or any(isinstance(f, DeviceLeave) for f in self.faults)
+        # Each task's latest dedicated-link transfer (uid -> start, end, seconds on the air, energy on the air,
+        # upload): what a departure or the stop time cuts short.
+        self._air: dict[int, tuple[float, float, float, float, bool]] = {}
+        self._track_air = self.stop_s < math.inf or any(isinstance(f, DeviceLeave) for f in self.faults)
         # Per device: the work it has sent to servers that has not reached them (uid, server, arrival, seconds of
         # compute there, arrival known). A device knows what it sent; estimates count it (engines/view.py).
         self._outstanding: list[list[list[Any]]] = [[] for _ in self.devices]
@@ -150,7 +151,8 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
         return result
 
     def run_data(self) -> RunData:
-        """What the run's result is built from: the task table, the jobs and every node's meters."""
+        """What the run's result is built from: the task table, the jobs and every node's and cell's meters."""
+        cells = self.scenario.network.cells
         return RunData(
             scenario=self.scenario,
             workload=self.workload,
@@ -161,6 +163,10 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
             end_s=self.now,
             events=self.events,
             redispatches=self.redispatches,
+            cells=[
+                CellMeters(c.name, awake.busy_s(self.now), sending.busy_s(self.now))
+                for c, awake, sending in zip(cells, self.world.awake, self.world.sending, strict=True)
+            ],
         )
 
     # -- task life cycle -------------------------------------------------------------------------------
@@ -213,30 +219,48 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
             server = self.servers[target]
             seconds = server.cycles_of(task) * server.seconds_per_cycle
             self._outstanding[dev.index].append([uid, target, self._arrival_estimate(task, target), seconds, False])
-        link = self.world.uplinks[dev.cell]
         bits = task.input_bytes * 8.0
         if bits <= 0.0:
             self._travel_to_server(now, uid, dev)
-        elif link.figures.shared:
-            link.send(now, dev.sender, bits, self._uploaded, uid)
-        else:  # a dedicated link: the upload's end is known now, so no event is needed for it
-            start, end, air_s, air_bits, ok = link.reserve(now, dev.sender, bits)
-            air_j = self._charge_upload(uid, dev, start, end, air_s, air_bits)
-            self.table.uplink_s[uid] = end - now
-            if self._track_uploads:
-                self._uploads[uid] = (start, end, air_s, air_j)
+        else:
+            self._transfer(now, uid, dev, self.world.uplinks[dev.cell], bits, now)
+
+    def _transfer(self, now: float, uid: int, dev: Device, link: Link, bits: float, queued: float) -> None:
+        """Put `bits` of task `uid` on `link` (its device's uplink or downlink) at `now`; `queued`: when the
+        transfer was asked for (the record's uplink/downlink time counts from there)."""
+        up = link.figures.direction == "up"
+        if link.figures.shared:
+            link.send(now, dev.sender, bits, self._uploaded if up else self._downloaded, uid)
+            return
+        # a dedicated link: the transfer's end is known now, so no event is needed for its progress
+        start, end, air_s, air_bits, ok = link.reserve(now, dev.sender, bits)
+        air_j = self._charge_air(uid, dev, link, start, end, air_s, air_bits)
+        if self._track_air:
+            self._air[uid] = (start, end, air_s, air_j, up)
+        if up:
+            self.table.uplink_s[uid] = end - queued
             if ok:
                 self._travel_to_server(end, uid, dev)
             else:
                 self.schedule(end, self._upload_failed, uid)
+        else:
+            self.table.downlink_s[uid] = end - queued
+            self.schedule(end, self._returns if ok else self._download_failed, uid)
 
-    def _charge_upload(self, uid: int, dev: Device, start: float, end: float, air_s: float, air_bits: float) -> float:
-        """Charge an upload that spanned [start, end) with `air_s` seconds on the air: the radio's consumed power
-        while sending, its tail power while stalled by an outage. Returns the on-air part."""
+    def _charge_air(
+        self, uid: int, dev: Device, link: Link, start: float, end: float, air_s: float, air_bits: float
+    ) -> float:
+        """Charge a transfer on `link` that spanned [start, end) with `air_s` seconds on the air: the radio's
+        consumed power while sending or receiving, its tail power while stalled by an outage. Returns the on-air
+        part."""
         p = dev.profile
-        air_j = radio_energy_j(p.radio_base_w, p.radio_up_w_per_bps, air_s, air_bits)
+        up = link.figures.direction == "up"
+        air_j = radio_energy_j(p.radio_base_w, p.radio_up_w_per_bps if up else p.radio_down_w_per_bps, air_s, air_bits)
         energy = air_j + power_energy_j(p.radio_tail_w, end - start - air_s)
-        dev.tx_j += energy
+        if up:
+            dev.tx_j += energy
+        else:
+            dev.rx_j += energy
         self.table.radio_j[uid] += energy
         self._radio_spans[dev.index].append((start, end, uid))
         if end > self._radio_until[dev.index]:
@@ -244,27 +268,46 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
         return air_j
 
     def _uploaded(self, now: float, transfer: Any) -> None:
-        """A shared cell finished sending a transfer."""
+        """A shared cell finished sending a task's input."""
         uid = transfer.arg
         if self.table.outcome[uid] != PENDING:
             return
         dev = self.device_of_task[uid]
-        self._charge_upload(uid, dev, transfer.started_s, now, transfer.air_s, transfer.bits)
+        self._charge_air(uid, dev, self.world.uplinks[dev.cell], transfer.started_s, now, transfer.air_s, transfer.bits)
         self.table.uplink_s[uid] = now - transfer.queued_s
         if transfer.ok:
             self._travel_to_server(now, uid, dev)
         else:
             self._upload_failed(now, uid)
 
+    def _downloaded(self, now: float, transfer: Any) -> None:
+        """A shared cell finished sending a task's result to its device."""
+        uid = transfer.arg
+        if self.table.outcome[uid] != PENDING:
+            return
+        dev = self.device_of_task[uid]
+        link = self.world.downlinks[dev.cell]
+        self._charge_air(uid, dev, link, transfer.started_s, now, transfer.air_s, transfer.bits)
+        self.table.downlink_s[uid] = now - transfer.queued_s
+        if transfer.ok:
+            self._completes(now, uid)
+        else:
+            self._download_failed(now, uid)
+
     def _upload_failed(self, now: float, uid: int) -> None:
         if self.table.outcome[uid] != PENDING:
             return
         self._end(now, uid, FAILED, "upload lost: every retransmission failed")
 
+    def _download_failed(self, now: float, uid: int) -> None:
+        if self.table.outcome[uid] != PENDING:
+            return
+        self._end(now, uid, FAILED, "result lost on the downlink: every retransmission failed")
+
     def _travel_to_server(self, now: float, uid: int, dev: Device) -> None:
         """The input has left the device at `now`: it reaches the server after latency, jitter and backhaul.
         Both legs' radio delays are drawn now, so that every draw of a device happens on the device's side, and
-        the result's whole way back (backhaul, downlink airtime, radio latency) is known from here on."""
+        the result's wired way back (backhaul, radio latency) is known from here on."""
         target = self.table.target[uid]
         fig = self.world.uplinks[dev.cell].figures
         if fig.jitter_s:
@@ -275,8 +318,7 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
             delay = ret = fig.latency_s
         task = self.tasks[uid]
         hop_latency, hop_s_per_byte = self._hop_latency_s[target], self._hop_s_per_byte[target]
-        out = task.output_bytes
-        self._back_s[uid] = hop_latency + out * hop_s_per_byte + out * 8.0 / fig.downlink_rate_bps + ret
+        self._back_s[uid] = hop_latency + task.output_bytes * hop_s_per_byte + ret
         delay += hop_latency + task.input_bytes * hop_s_per_byte
         self.table.network_s[uid] += delay
         if self._track_outstanding:
@@ -306,7 +348,7 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
 
     def _server_done(self, uid: int, arrived: float, start: float, end: float, energy: float) -> None:
         """Device side: the server queued the task at `arrived` and computes it in [start, end); its result
-        returns over backhaul, downlink and radio latency."""
+        crosses the backhaul and the radio latency, then the cell's downlink (`_download`)."""
         tab = self.table
         tab.start_s[uid] = start
         tab.queue_s[uid] = start - arrived
@@ -317,27 +359,28 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
         back = self._back_s[uid]
         tab.network_s[uid] += back
         at = end + back
-        link = self.world.uplinks[self.device_of_task[uid].cell]
-        if link.outages:
-            at = deliver_at(link.outages, at)
         self._due[uid] = at
-        self.schedule(at, self._returns, uid)
+        self.schedule(at, self._download, uid)
 
-    def _returns(self, now: float, uid: int) -> None:
-        """The result reaches the device (unless the task was lost on a server that went down, or failed)."""
+    def _download(self, now: float, uid: int) -> None:
+        """The result reaches the base station (unless the task was lost on a server that went down, or ended):
+        it goes on the downlink to the device."""
         if self._due[uid] != now or self.table.outcome[uid] != PENDING:
             return
         dev = self.device_of_task[uid]
-        p = dev.profile
+        link = self.world.downlinks[dev.cell]
         bits = self.tasks[uid].output_bytes * 8.0
-        air_s = bits / self.world.uplinks[dev.cell].figures.downlink_rate_bps
-        energy = radio_energy_j(p.radio_base_w, p.radio_down_w_per_bps, air_s, bits)
-        dev.rx_j += energy
-        self.table.radio_j[uid] += energy
-        self._radio_spans[dev.index].append((now - air_s, now, uid))
-        if now > self._radio_until[dev.index]:
-            self._radio_until[dev.index] = now
-        self._completes(now, uid)
+        if bits > 0.0:
+            self._transfer(now, uid, dev, link, bits, now)
+        elif link.outages and deliver_at(link.outages, now) > now:  # an empty result still waits for the cell
+            self.schedule(deliver_at(link.outages, now), self._returns, uid)
+        else:
+            self._returns(now, uid)
+
+    def _returns(self, now: float, uid: int) -> None:
+        """The result has reached the device."""
+        if self.table.outcome[uid] == PENDING:
+            self._completes(now, uid)
 
     def _completes(self, now: float, uid: int) -> None:
         tab = self.table
@@ -398,9 +441,9 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
     def _close(self, end_s: float) -> None:
         """Stop time: what is unfinished is dropped, charged only for the work that happened by `end_s`; then idle
         power and the radios' tails are integrated up to `end_s` everywhere."""
-        for link in self.world.uplinks:
+        for link in (*self.world.uplinks, *self.world.downlinks):
             for tr in link.on_air(end_s):
-                self._cut_transfer(end_s, tr)
+                self._cut_transfer(end_s, link, tr)
         tab = self.table
         for uid, outcome in enumerate(tab.outcome):
             if outcome != PENDING:

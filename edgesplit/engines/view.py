@@ -9,6 +9,7 @@ from typing import Any
 from edgesplit.engines.world import World
 from edgesplit.model.energy import radio_energy_j, tail_added_j
 from edgesplit.model.entities import Device, Node
+from edgesplit.model.network import Link
 from edgesplit.policies.base import LOCAL
 from edgesplit.results import PENDING, TaskTable
 from edgesplit.workload.dag import Job, Task
@@ -64,11 +65,10 @@ class EngineView:
         if target == LOCAL:
             return 0.0
         dev = self._device_of(task)
-        link = self.world.uplinks[dev.cell]
-        fig = link.figures
+        fig = self.world.uplinks[dev.cell].figures
         hop = self.world.hops[target]
-        up, _, _ = self._upload(dev, task.input_bytes * 8.0)
-        down = task.output_bytes * 8.0 / fig.downlink_rate_bps
+        up, _, _ = self._on_air(self.world.uplinks, dev, task.input_bytes * 8.0)
+        down, _, _ = self._on_air(self.world.downlinks, dev, task.output_bytes * 8.0)
         radio = 2 * (fig.latency_s + fig.jitter_s / 2)
         return up + down + radio + hop.seconds(task.input_bytes) + hop.seconds(task.output_bytes)
 
@@ -88,39 +88,44 @@ class EngineView:
         fig = self.world.uplinks[dev.cell].figures
         hop = self.world.hops[target]
         bits = task.input_bytes * 8.0
-        up, air_s, sent = self._upload(dev, bits)
+        up, air_s, sent = self._on_air(self.world.uplinks, dev, bits)
         arrive = now + up + fig.latency_s + fig.jitter_s / 2 + hop.latency_s + bits / hop.rate_bps
         free = self._server_cores(target, task)[0]
         start = free if free > arrive else arrive
-        out_bits = task.output_bytes * 8.0
-        down = out_bits / fig.downlink_rate_bps
         compute = server.cycles_of(task) * server.seconds_per_cycle
-        finish = start + compute + hop.seconds(task.output_bytes) + fig.latency_s + fig.jitter_s / 2 + down
+        at_cell = start + compute + hop.seconds(task.output_bytes) + fig.latency_s + fig.jitter_s / 2
+        down, down_air_s, received = self._on_air(self.world.downlinks, dev, task.output_bytes * 8.0, at_cell)
+        finish = at_cell + down
         p = dev.profile
         energy = radio_energy_j(p.radio_base_w, p.radio_up_w_per_bps, air_s, sent)
-        energy += radio_energy_j(p.radio_base_w, p.radio_down_w_per_bps, down, out_bits)
+        energy += radio_energy_j(p.radio_base_w, p.radio_down_w_per_bps, down_air_s, received)
         up_span = (now + up - air_s, now + up)
-        tail = tail_added_j(p.radio_tail_w, p.radio_tail_s, self._radio_until[dev.index], now, up_span, finish - down)
+        tail = tail_added_j(
+            p.radio_tail_w, p.radio_tail_s, self._radio_until[dev.index], now, up_span, finish - down_air_s
+        )
         return finish, energy + tail
 
     # -- helpers --------------------------------------------------------------------------------------------
 
-    def _upload(self, dev: Device, bits: float) -> tuple[float, float, float]:
-        """(seconds until `bits` sent now would have left the device, seconds of it on the air, bits over the
-        air), with the expected number of attempts of a lossy cell."""
+    def _on_air(
+        self, links: list[Link], dev: Device, bits: float, at: float | None = None
+    ) -> tuple[float, float, float]:
+        """(seconds until `bits` queued at `at` (default now) on the device's uplink or downlink (`links`) would
+        have crossed it, seconds of it on the air, bits over the air), with the expected number of attempts of a
+        lossy cell, if the cell's load stayed as it is now."""
         if bits <= 0.0:
             return 0.0, 0.0, 0.0
-        link = self.world.uplinks[dev.cell]
+        link = links[dev.cell]
         sent = bits * expected_attempts(link.figures.loss, link.figures.max_retries)
-        until = link.estimate_s(dev.sender, sent, self.now)
-        return until, until - link.estimate_s(dev.sender, 0.0, self.now), sent
+        until = link.estimate_s(dev.sender, sent, self.now, at)
+        return until, until - link.estimate_s(dev.sender, 0.0, self.now, at), sent
 
     def _arrival_estimate(self, task: Task, target: int) -> float:
         """When `task`'s input, sent now, should reach server `target`."""
         dev = self._device_of(task)
         fig = self.world.uplinks[dev.cell].figures
         hop = self.world.hops[target]
-        up, _, _ = self._upload(dev, task.input_bytes * 8.0)
+        up, _, _ = self._on_air(self.world.uplinks, dev, task.input_bytes * 8.0)
         return self.now + up + fig.latency_s + fig.jitter_s / 2 + hop.latency_s + task.input_bytes * 8.0 / hop.rate_bps
 
     def _server_cores(self, target: int, task: Task | None) -> list[float]:

@@ -7,6 +7,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from edgesplit.model.activity import Activity
 from edgesplit.model.entities import Device, Node
 from edgesplit.model.network import Link, Schedule
 from edgesplit.scenario import CellSpec, Scenario
@@ -31,6 +32,8 @@ class World:
     hops: list[Hop]  # by server
     uplinks: list[Link]  # by cell
     downlinks: list[Link]  # by cell; a device's slot in it is its uplink slot (`Device.sender`)
+    awake: list[Activity]  # by cell: when its base station carries a transfer, either way
+    sending: list[Activity]  # by cell: when its base station's downlink is on the air
     positions: list[tuple[float, float]] | None = None  # by device (m), when the cells have positions
 
 
@@ -39,6 +42,11 @@ def build_world(sc: Scenario, schedule: Schedule) -> World:
     cells = sc.network.cells
     uplinks = [Link(i, c.link_figures("up"), schedule) for i, c in enumerate(cells)]
     downlinks = [Link(i, c.link_figures("down"), schedule) for i, c in enumerate(cells)]
+    awake = [Activity() for _ in cells]
+    sending = [Activity() for _ in cells]
+    for i in range(len(cells)):
+        uplinks[i].activities = (awake[i],)
+        downlinks[i].activities = (awake[i], sending[i])
     devices = _place_devices(sc)
     positions = _positions(sc, devices) if cells[0].position is not None else None
     up_noise = [0.0] * len(cells)
@@ -51,7 +59,7 @@ def build_world(sc: Scenario, schedule: Schedule) -> World:
         up_rng = random.Random(f"{sc.seed}:radio:{dev.name}")
         dev.sender = uplinks[dev.cell].add_sender(dev.profile.tx_power_w, gain, up_rng, up_noise[dev.cell])
         down_rng = random.Random(f"{sc.seed}:downlink:{dev.name}")
-        downlinks[dev.cell].add_sender(cell.bs_tx_power_w, gain, down_rng, down_noise[dev.index])
+        downlinks[dev.cell].add_sender(cell.tx_power_w, gain, down_rng, down_noise[dev.index])
         for link in (uplinks[dev.cell], downlinks[dev.cell]):
             _check_coverage(link, dev, cell)
 
@@ -71,7 +79,7 @@ def build_world(sc: Scenario, schedule: Schedule) -> World:
         kinds.append("cloud")
         # The WAN is the bottleneck on the way to the cloud: its rate, plus both latencies.
         hops.append(Hop(bh.latency_s + c.latency_s, min(bh.rate_bps, c.rate_bps)))
-    return World(devices, servers, kinds, hops, uplinks, downlinks, positions)
+    return World(devices, servers, kinds, hops, uplinks, downlinks, awake, sending, positions)
 
 
 def _place_devices(sc: Scenario) -> list[Device]:
@@ -139,7 +147,7 @@ def _interference(
             continue
         for j, src in enumerate(cells):
             if j != i and downlinks[j].figures.model == "shannon":
-                power = src.activity * src.bs_tx_power_w / src.bandwidth_hz
+                power = src.activity * src.tx_power_w / src.bandwidth_hz
                 down[dev.index] += power * gain(cells[i], positions[dev.index], sites[j])  # type: ignore[arg-type]
     return up, down
 

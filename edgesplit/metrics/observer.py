@@ -23,6 +23,7 @@ from edgesplit.metrics.specs import (
     TASK_ENERGY_PARTS,
     Labels,
 )
+from edgesplit.model.base_station import base_station_energy_j
 from edgesplit.results import COMPLETED, OUTCOME_NAMES, RunResult, TaskTable
 
 if TYPE_CHECKING:
@@ -278,12 +279,22 @@ class MetricsObserver(RunObserver):
         link_bytes: dict[Labels, float] = {}
         link_rate: dict[Labels, float] = {}
         link_active: dict[Labels, float] = {}
-        for link, cell in zip(engine.world.uplinks, self._cells, strict=True):
+        world = engine.world
+        for link, down, cell in zip(world.uplinks, world.downlinks, self._cells, strict=True):
             link_bytes[(cell, "uplink")] = link.bits_sent / 8.0
             link_bytes[(cell, "downlink")] = float(self._down_bytes[link.index])
-            rate, active = _uplink_load(link, now)
-            link_rate[(cell, "uplink")] = rate / 8.0
-            link_active[(cell, "uplink")] = active
+            for direction, one in (("uplink", link), ("downlink", down)):
+                rate, active = _link_load(one, now)
+                link_rate[(cell, direction)] = rate / 8.0
+                link_active[(cell, direction)] = active
+        station: dict[Labels, float] = {}
+        for spec, awake, sending in zip(engine.scenario.network.cells, world.awake, world.sending, strict=True):
+            parts = base_station_energy_j(
+                spec.base_station.power(), spec.tx_power_w, sending.busy_s(now), awake.busy_s(now), now
+            )
+            for state in ("transmit", "receive", "sleep"):
+                station[(spec.name, state)] = parts[state]
+        v["edgesplit_base_station_energy_joules_total"] = station
         v["edgesplit_link_bytes_total"] = link_bytes
         v["edgesplit_link_rate_bytes_per_second"] = link_rate
         v["edgesplit_link_active_transfers"] = link_active
@@ -325,8 +336,8 @@ def _queued(node: Node, now: float) -> int:
     return len(starts) - bisect.bisect_right(starts, now)
 
 
-def _uplink_load(link: Any, now: float) -> tuple[float, int]:
-    """(bit/s on the air, transfers on the air) of an uplink at `now`."""
+def _link_load(link: Any, now: float) -> tuple[float, int]:
+    """(bit/s on the air, transfers on the air) of a cell's uplink or downlink at `now`."""
     if link.figures.shared:
         return link.current_rate_bps, len(link.active)
     # Unshared radios: a sender is on the air until its last queued transfer has left (back to back).

@@ -145,14 +145,21 @@ FLEET_METRICS: tuple[FleetMetric, ...] = (
     FleetMetric(
         "edgesplit_link_rate_bytes_per_second",
         "gauge",
-        "Current uplink rate of a cell: the sum of the rates of the transfers on the air.",
+        "Current rate of a cell's uplink or downlink: the sum of the rates of the transfers on the air.",
         ("cell", "direction"),
     ),
     FleetMetric(
         "edgesplit_link_active_transfers",
         "gauge",
-        "Uplink transfers on the air in a cell.",
+        "Transfers on the air in a cell's uplink or downlink.",
         ("cell", "direction"),
+    ),
+    FleetMetric(
+        "edgesplit_base_station_energy_joules_total",
+        "counter",
+        "Energy a cell's base station has used (EARTH model), by state: transmit (downlink on the air), receive"
+        " (only the uplink), sleep.",
+        ("cell", "state"),
     ),
     FleetMetric(
         "edgesplit_tasks_total",

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgesplit.model.activity import Activity
 from edgesplit.model.faults import stall_through
 from edgesplit.model.radio import CqiSteps, db_to_linear
 
@@ -47,8 +48,6 @@ class LinkFigures:
     jitter_s: float
     loss: float
     max_retries: int
-    # The engine's fixed downlink rate until it sends results over World.downlinks; set on uplinks only.
-    downlink_rate_bps: float | None
     direction: str  # "up" | "down"
     noise_figure_db: float  # of the receiver: the base station on the uplink, the device on the downlink
     cqi: CqiSteps | None  # Shannon cells: the CQI table's efficiency steps
@@ -119,6 +118,9 @@ class Link:
 
     Random draws (loss, jitter) come from each sender's own stream, so a device's draws do not depend on what
     other devices do: the Ray engine, which hosts a cell's devices on different actors, draws the same numbers.
+
+    Every transfer's time on the link (queued behind nothing, stalled by outages included) is marked on
+    `activities` (the cell's base station: awake, sending), for its energy.
     """
 
     def __init__(self, index: int, figures: LinkFigures, schedule: Schedule) -> None:
@@ -136,6 +138,7 @@ class Link:
         self._last_s = 0.0
         self._version = 0
         self.bits_sent = 0.0
+        self.activities: tuple[Activity, ...] = ()
 
     def add_sender(self, tx_power_w: float, gain: float, rng: random.Random, interference_w_per_hz: float = 0.0) -> int:
         """Register a device with its random stream; returns its slot. `tx_power_w`: the transmitter's power (the
@@ -152,16 +155,18 @@ class Link:
         """Rate of `sender` while `sharers` devices (itself included) are on the air in this direction."""
         return link_rate_bps(self.figures, self.snr_per_hz[sender], sharers)
 
-    def estimate_s(self, sender: int, bits: float, now: float) -> float:
-        """Seconds until `bits` queued now would have left, if the cell's load stayed as it is."""
+    def estimate_s(self, sender: int, bits: float, now: float, start: float | None = None) -> float:
+        """Seconds from `start` (default: now) until `bits` queued then would have left, if the cell's load
+        stayed as it is now (what is queued now drains meanwhile at today's rates)."""
+        t0 = now if start is None or start < now else start
         if not self.figures.shared:
-            wait = max(self.radio_free_s[sender] - now, 0.0)
+            wait = max(self.radio_free_s[sender] - t0, 0.0)
             return wait + bits / self.solo_rate_bps[sender]
         queue = self.queues[sender]
         k = len(self.active) + (0 if queue else 1)
         backlog = sum(tr.remaining_bits for tr in queue)
-        if queue and not self.paused and now > self._last_s:  # the head has been sending since the last update
-            backlog -= queue[0].rate_bps * (now - self._last_s)
+        if queue and not self.paused and t0 > self._last_s:  # the head has been sending since the last update
+            backlog = max(backlog - queue[0].rate_bps * (t0 - self._last_s), 0.0)
         return (backlog + bits) / self.rate_bps(sender, k)
 
     def draw_attempts(self, sender: int) -> tuple[int, bool]:
@@ -192,6 +197,8 @@ class Link:
         air = bits / self.solo_rate_bps[sender]
         end = stall_through(self.outages, start, air) if self.outages else start + air
         self.radio_free_s[sender] = end
+        for activity in self.activities:
+            activity.add(start, end, now)
         return start, end, air, bits, ok
 
     def send(self, now: float, sender: int, bits: float, on_done: Callable, arg: object) -> None:
@@ -209,6 +216,8 @@ class Link:
             self._advance(now)
             tr.started_s = now
             self.active.append(tr)
+            for activity in self.activities:
+                activity.begin(now)
             self._reallocate(now)
 
     def _advance(self, now: float) -> None:
@@ -247,6 +256,9 @@ class Link:
             return
         self._advance(now)
         self.queues[sender].clear()
+        for _ in range(sum(1 for tr in self.active if tr.sender == sender)):
+            for activity in self.activities:
+                activity.end(now)
         self.active = [tr for tr in self.active if tr.sender != sender]
         self._reallocate(now)
 
@@ -276,6 +288,9 @@ class Link:
                 nxt = queue[0]
                 nxt.started_s = now
                 still.append(nxt)
+            else:
+                for activity in self.activities:
+                    activity.end(now)
         self.active = still
         self._reallocate(now)
         for tr in done:

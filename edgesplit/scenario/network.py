@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, FiniteFloat, model_validator
 
+from edgesplit.model.base_station import EARTH_PRESETS, BaseStationPower
 from edgesplit.model.network import LinkFigures, dbm_to_w, link_rate_bps, path_gain, received_snr_per_hz
 from edgesplit.model.radio import (
     ATTENUATION,
@@ -20,8 +21,6 @@ from edgesplit.units import Distance, Duration, Frequency, Power, Rate
 
 FIXED_DOWNLINK_BPS = 100e6
 """The downlink of a fixed-rate cell that names no downlink_rate_bps (the figure every cell had before)."""
-# EARTH macro P_max per TRX (Auer et al. 2011, Table II; SECONDARY, REFERENCE_FIGURES section 5).
-BS_TX_POWER_W = 20.0
 
 
 class PathLoss(Strict):
@@ -31,15 +30,40 @@ class PathLoss(Strict):
     slope_db: FiniteFloat = Field(37.6, gt=0)
 
 
+class BaseStationSpec(Strict):
+    """A cell's site in the EARTH power model (model/base_station.py): a `type` from EARTH Table II, any of its
+    figures overridden (per transceiver: `p_max_w` RF output at full load, `p0_w` at the least load, `delta_p`
+    the load slope, `p_sleep_w` asleep)."""
+
+    type: Literal["macro", "rrh", "micro", "pico", "femto"] = "macro"
+    n_trx: int | None = Field(None, ge=1)
+    p_max_w: Power | None = Field(None, gt=0)
+    p0_w: Power | None = Field(None, ge=0)
+    delta_p: FiniteFloat | None = Field(None, ge=0)
+    p_sleep_w: Power | None = Field(None, ge=0)
+
+    def power(self) -> BaseStationPower:
+        preset = EARTH_PRESETS[self.type]
+        return BaseStationPower(
+            n_trx=self.n_trx if self.n_trx is not None else preset.n_trx,
+            p_max_w=self.p_max_w if self.p_max_w is not None else preset.p_max_w,
+            p0_w=self.p0_w if self.p0_w is not None else preset.p0_w,
+            delta_p=self.delta_p if self.delta_p is not None else preset.delta_p,
+            p_sleep_w=self.p_sleep_w if self.p_sleep_w is not None else preset.p_sleep_w,
+        )
+
+
 class CellSpec(Strict):
     """A wireless cell, both directions alike: bounded Shannon over shared bandwidth, or a fixed rate per device.
 
     Shannon cells turn SINR into rate through the CQI table `mcs_table` (attenuated Shannon with `attenuation`,
     docs/validation.md "Radio"), with the receiver's noise figure (`bs_noise_figure_db` on the uplink,
     `ue_noise_figure_db` on the downlink) and path loss frozen below `min_distance_m`. The downlink is the
-    base station sending at `bs_tx_power_w` over the same bandwidth, shared (or not) like the uplink;
-    `downlink_rate_bps` makes it a fixed rate instead. With `x_m`, `y_m` on every cell, the Shannon cells hear
-    each other (mean interference, each transmitter on the air `activity` of the time)."""
+    base station sending at `bs_tx_power_w` (default: its `base_station`'s full-load output per transceiver)
+    over the same bandwidth, shared (or not) like the uplink; `downlink_rate_bps` makes it a fixed rate
+    instead. The site's power follows EARTH (`base_station`): sending, awake while only receiving, asleep.
+    With `x_m`, `y_m` on every cell, the Shannon cells hear each other (mean interference, each transmitter on
+    the air `activity` of the time)."""
 
     name: str
     model: Literal["shannon", "fixed"] = "shannon"
@@ -58,7 +82,8 @@ class CellSpec(Strict):
     mcs_table: Literal["64qam", "256qam"] = DEFAULT_MCS_TABLE
     attenuation: FiniteFloat = Field(ATTENUATION, gt=0, le=1)
     min_distance_m: Distance = Field(MIN_DISTANCE_M, gt=0)
-    bs_tx_power_w: Power = Field(BS_TX_POWER_W, gt=0)
+    bs_tx_power_w: Power | None = Field(None, gt=0)
+    base_station: BaseStationSpec = BaseStationSpec()
     x_m: Distance | None = None
     y_m: Distance | None = None
     activity: FiniteFloat = Field(1.0, ge=0, le=1)
@@ -69,7 +94,18 @@ class CellSpec(Strict):
             raise ValueError("a cell with model: fixed needs rate_bps")
         if (self.x_m is None) != (self.y_m is None):
             raise ValueError("a cell's position needs both x_m and y_m")
+        bs = self.base_station.power()
+        if self.bs_tx_power_w is not None and self.bs_tx_power_w > bs.p_max_w:
+            raise ValueError(
+                f"bs_tx_power_w {self.bs_tx_power_w:g} W is above what a {self.base_station.type} base station"
+                f" sends per transceiver (p_max_w {bs.p_max_w:g} W); lower it or set base_station.p_max_w"
+            )
         return self
+
+    @property
+    def tx_power_w(self) -> float:
+        """What the base station radiates on the downlink: `bs_tx_power_w`, else its full-load output."""
+        return self.bs_tx_power_w if self.bs_tx_power_w is not None else self.base_station.power().p_max_w
 
     def link_figures(self, direction: Literal["up", "down"]) -> LinkFigures:
         """The engine's figures of one direction of this cell. The downlink is fixed-rate when the cell is or
@@ -87,7 +123,6 @@ class CellSpec(Strict):
             jitter_s=self.jitter_s,
             loss=self.loss,
             max_retries=self.max_retries,
-            downlink_rate_bps=(fixed_down or FIXED_DOWNLINK_BPS) if up else None,
             direction=direction,
             noise_figure_db=self.bs_noise_figure_db if up else self.ue_noise_figure_db,
             cqi=cqi_steps(self.mcs_table, self.attenuation) if model == "shannon" else None,
@@ -104,7 +139,7 @@ class CellSpec(Strict):
         up, down = self.link_figures("up"), self.link_figures("down")
         return (
             link_rate_bps(up, received_snr_per_hz(up, tx_power_w, gain)),
-            link_rate_bps(down, received_snr_per_hz(down, self.bs_tx_power_w, gain)),
+            link_rate_bps(down, received_snr_per_hz(down, self.tx_power_w, gain)),
         )
 
     @property

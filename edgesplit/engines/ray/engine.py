@@ -225,6 +225,14 @@ class RayEngine:
         for part in ray.get([s.meters.remote() for s in shards]):
             for d, values in part.items():
                 _set_meters(self.local.devices[d], values)
+        for part in ray.get([s.activity.remote() for s in shards]):
+            self._merge_activity(part)
+
+    def _merge_activity(self, part: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]) -> None:
+        world = self.local.world
+        for c, (awake, sending) in enumerate(part):
+            world.awake[c].merge(awake)
+            world.sending[c].merge(sending)
 
     def _merge(self, results: Sequence[dict[str, Any]], nodes: Sequence[Any], end_s: float) -> None:
         local = self.local
@@ -245,8 +253,9 @@ class RayEngine:
             local.redispatches.update(part["redispatches"])
             for j, meta in part["metas"].items():
                 local.jobs[j].meta = meta
-            for link, bits in zip(local.world.uplinks, part["bits_sent"], strict=True):
+            for link, bits in zip((*local.world.uplinks, *local.world.downlinks), part["bits_sent"], strict=True):
                 link.bits_sent += bits
+            self._merge_activity(part["activity"])
         for s, node in enumerate(nodes):
             _set_meters(local.servers[s], node)
         local.finished = sum(1 for o in tab.outcome if o)

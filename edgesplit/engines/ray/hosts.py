@@ -4,8 +4,9 @@ Both are plain classes (Ray wraps them with `ray.remote`), so they also run in-p
 
 - shard -> server, an arrival: `(at, uid, cycles, notice_s, back_s, shard, server)`: the task's input reaches
   server `server` at `at`; `notice_s` is how long its device takes to notice the server is gone, `back_s` the
-  way back of the result.
-- server -> shard, done: `("d", due, uid, arrived, start, end, energy)`; the result reaches the device at `due`.
+  result's wired way back to the cell (backhaul and radio latency).
+- server -> shard, done: `("d", due, uid, arrived, start, end, energy)`; the result reaches the cell's base
+  station at `due` and the shard sends it over the downlink.
 - server -> shard, lost: `("l", due, uid, refund_j, fault)`: the server went down (or was down) with the task;
   its device notices at `due`.
 
@@ -202,7 +203,8 @@ class DeviceShard:
             "devices": self.meters(),
             "decisions": eng.decisions,
             "events": eng.events,
-            "bits_sent": [link.bits_sent for link in eng.world.uplinks],
+            "bits_sent": [link.bits_sent for link in (*eng.world.uplinks, *eng.world.downlinks)],
+            "activity": [(a.take_rest(end_s), s.take_rest(end_s)) for a, s in zip(*self._activities(), strict=True)],
             "redispatches": eng.redispatches,
             "metas": {j.uid: j.meta for j in eng.jobs if j is not None and j.meta is not None},
         }
@@ -215,6 +217,15 @@ class DeviceShard:
         """Live energy and load figures of this shard's devices (for progress and metrics while running)."""
         eng = self.engine
         return {d: node_meters(eng.devices[d]) for d in eng.owned}
+
+    def activity(self) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
+        """Per cell, the base station's busy intervals (awake, sending) closed since the last call: the
+        coordinator unions every shard's (a cell's devices may be on several shards)."""
+        return [(a.take_closed(), s.take_closed()) for a, s in zip(*self._activities(), strict=True)]
+
+    def _activities(self) -> tuple[list[Any], list[Any]]:
+        world = self.engine.world
+        return world.awake, world.sending
 
 
 METER_FIELDS = ("compute_j", "busy_s", "tasks", "idle", "core_free", "alive", "tx_j", "rx_j", "offloaded")
