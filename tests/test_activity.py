@@ -36,7 +36,7 @@ def _spans(rng: random.Random, n: int) -> list[tuple[float, float, float]]:
 def test_union_matches_brute_force_as_spans_arrive(seed: int) -> None:
     rng = random.Random(seed)
     spans = _spans(rng, 300)
-    act = Activity()
+    act = Activity(compact_at=16)  # compact often, so that compaction is checked too
     for made, start, end in spans:
         act.add(start, end, made)
         seen = [(a, b) for m, a, b in spans if m <= made]
@@ -51,7 +51,7 @@ def test_shards_reports_merge_into_the_union() -> None:
     add up at a third to the union of all, not the sum."""
     rng = random.Random(7)
     a_spans, b_spans = _spans(rng, 200), _spans(rng, 200)
-    a, b, merged = Activity(), Activity(), Activity()
+    a, b, merged = Activity(compact_at=16), Activity(compact_at=16), Activity()
     for i in range(200):
         a.add(*a_spans[i][1:], a_spans[i][0])
         b.add(*b_spans[i][1:], b_spans[i][0])
@@ -66,10 +66,16 @@ def test_shards_reports_merge_into_the_union() -> None:
     assert merged.busy_s(until) < a.busy_s(until) + b.busy_s(until)  # overlaps are counted once
 
 
-def test_a_span_left_open_counts_up_to_the_end() -> None:
-    act = Activity()
-    act.begin(1.0)
-    act.begin(2.0)
-    act.end(3.0)
-    assert act.busy_s(5.0) == pytest.approx(4.0)
-    assert act.take_rest(5.0) == [(1.0, 5.0)]
+def test_open_spans_count_up_to_the_end_and_hold_compaction_back() -> None:
+    """A span begun and not ended (a shared link still on the air) counts up to `until`; while it is open, no
+    interval after its start is final, however many spans come."""
+    act = Activity(compact_at=8)
+    act.begin("uplink", 1.0)
+    for k in range(28):  # spans inside the open one
+        act.add(2.0 + k, 2.5 + k, 2.0 + k)
+    assert act.busy_s(29.9) == pytest.approx(28.9)  # [1, 29.9): the open span covers them all
+    act.end("uplink", 30.0)
+    for j in range(12):  # then twelve half-seconds after it
+        act.add(32.0 + j, 32.5 + j, 32.0 + j)
+    assert act.busy_s(60.0) == pytest.approx(29.0 + 12 * 0.5)
+    assert act.take_rest(60.0)[0] == (1.0, 30.0)

@@ -1,98 +1,114 @@
 """When something is busy: the union of busy spans that become known one by one (a cell's base station, awake
-while any transfer crosses it), folded as time passes so that memory holds only what is still ahead."""
+while any transfer crosses it), compacted as time passes so that memory holds little more than what is ahead."""
 
 from __future__ import annotations
 
-import heapq
 from array import array
+from collections.abc import Hashable
+
+import numpy as np
+
+Intervals = list[tuple[float, float]]
+
+
+def union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of spans [starts[i], ends[i]) as disjoint sorted intervals (touching spans merge)."""
+    if starts.size == 0:
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    a, b = starts[order], ends[order]
+    reach = np.maximum.accumulate(b)
+    first = np.empty(a.size, bool)
+    first[0] = True
+    first[1:] = a[1:] > reach[:-1]  # a span that starts after everything before it has ended opens an interval
+    heads = np.flatnonzero(first)
+    tails = np.append(heads[1:], a.size) - 1
+    return a[heads], reach[tails]
 
 
 class Activity:
-    """The union of spans [start, end) marked busy, with every mark at or after the time it is made.
+    """The union of spans marked busy.
 
-    Marks go on a heap of (time, +1 / -1); `fold(upto)` plays the marks up to `upto` in time order and keeps
-    the closed busy intervals (`starts`, `ends`, merged where they touch). Because no later mark can come before
-    the time it is made, folding up to that time is final. Spans from several sources (a Ray engine's shards)
-    merge by adding each one's intervals here.
+    Two kinds of marks: `add(start, end, now)` for a span whose end is known when it is made (start >= now), and
+    `begin(key, at)` / `end(key, at)` for one whose end is known only when it comes (a shared link from the
+    moment it has a transfer on the air until it has none). Spans wait in plain arrays; every `compact_at` of them,
+    the intervals of their union that end before any later span can start (before now and before every open
+    span's start) are final: their length is kept and the spans dropped. Spans from several sources (a Ray
+    engine's shards) merge by adding each one's intervals here (`merge`).
     """
 
-    __slots__ = ("_marks", "_count", "_since", "starts", "ends", "_taken")
+    __slots__ = ("_a", "_b", "_open", "_final_a", "_final_b", "_final_s", "_taken", "compact_at")
 
-    def __init__(self) -> None:
-        self._marks: list[tuple[float, int]] = []
-        self._count = 0
-        self._since = 0.0
-        self.starts = array("d")
-        self.ends = array("d")
-        self._taken = 0  # closed intervals already handed out by `take_closed`
+    def __init__(self, compact_at: int = 4096) -> None:
+        self.compact_at = compact_at
+        self._a = array("d")  # pending spans' starts
+        self._b = array("d")  # and ends
+        self._open: dict[Hashable, float] = {}  # key -> start of a span still open
+        self._final_a: list[float] = []  # final intervals, in time order
+        self._final_b: list[float] = []
+        self._final_s = 0.0
+        self._taken = 0  # final intervals already handed out by `take_closed`
 
     def add(self, start: float, end: float, now: float) -> None:
         """Mark [start, end) busy (no-op when empty), at time `now` <= start."""
         if end > start:
-            heapq.heappush(self._marks, (start, 1))
-            heapq.heappush(self._marks, (end, -1))
-        self.fold(now)
+            self._a.append(start)
+            self._b.append(end)
+            if len(self._a) > self.compact_at:
+                self._compact(now)
 
-    def begin(self, at: float) -> None:
-        """A span of unknown end begins now, at `at` (close it with `end`)."""
-        heapq.heappush(self._marks, (at, 1))
-        self.fold(at)
+    def begin(self, key: Hashable, at: float) -> None:
+        """Span `key` begins now, at `at`; its end comes with `end(key, ...)`."""
+        self._open[key] = at
 
-    def end(self, at: float) -> None:
-        """A span begun with `begin` ends now, at `at`."""
-        heapq.heappush(self._marks, (at, -1))
-        self.fold(at)
+    def end(self, key: Hashable, at: float) -> None:
+        self.add(self._open.pop(key), at, at)
 
-    def merge(self, intervals: list[tuple[float, float]]) -> None:
-        """Add spans reported from elsewhere (another actor's `take_closed` / `take_rest`); the next `busy_s` or
-        `take_rest` folds them in with the rest."""
+    def merge(self, intervals: Intervals) -> None:
+        """Add busy intervals reported from elsewhere (another actor's `take_closed` / `take_rest`)."""
         for a, b in intervals:
             if b > a:
-                heapq.heappush(self._marks, (a, 1))
-                heapq.heappush(self._marks, (b, -1))
+                self._a.append(a)
+                self._b.append(b)
 
-    def fold(self, upto: float) -> None:
-        """Play the marks at or before `upto` (ends before starts at equal times: touching spans merge below)."""
-        marks = self._marks
-        while marks and marks[0][0] <= upto:
-            at, step = heapq.heappop(marks)
-            if step > 0 and self._count == 0:
-                self._since = at
-            self._count += step
-            if self._count == 0 and at > self._since:
-                if self.ends and self.ends[-1] >= self._since:  # touches the previous interval
-                    self.ends[-1] = at
-                else:
-                    self.starts.append(self._since)
-                    self.ends.append(at)
+    def _pending(self, until: float) -> tuple[np.ndarray, np.ndarray]:
+        """Union of the pending and open spans, clipped to [0, until)."""
+        a = np.frombuffer(self._a, dtype=float)
+        b = np.frombuffer(self._b, dtype=float)
+        if self._open:
+            opened = np.fromiter(self._open.values(), float, len(self._open))
+            a = np.concatenate([a, opened])
+            b = np.concatenate([b, np.full(opened.size, until)])
+        keep = a < until
+        starts, ends = union(a[keep], np.minimum(b[keep], until))
+        return starts, ends
+
+    def _compact(self, now: float) -> None:
+        horizon = min(now, *self._open.values()) if self._open else now
+        a = np.frombuffer(self._a, dtype=float)
+        b = np.frombuffer(self._b, dtype=float)
+        starts, ends = union(a, b)
+        final = ends < horizon
+        self._final_a.extend(starts[final].tolist())
+        self._final_b.extend(ends[final].tolist())
+        self._final_s += float((ends[final] - starts[final]).sum())
+        # What is left is exactly the intervals that may still grow; keep them as spans.
+        self._a = array("d", starts[~final].tolist())
+        self._b = array("d", ends[~final].tolist())
 
     def busy_s(self, until: float) -> float:
-        """Seconds busy in [0, until), counting a span still open then up to `until`."""
-        self.fold(until)
-        total = 0.0
-        for a, b in zip(self.starts, self.ends, strict=True):
-            if a >= until:
-                break
-            total += (b if b < until else until) - a
-        if self._count > 0 and self._since < until:
-            total += until - self._since
-        return total
+        """Seconds busy in [0, until), counting spans still open up to `until` (`until` >= the last mark's time)."""
+        starts, ends = self._pending(until)
+        return self._final_s + float((ends - starts).sum())
 
-    def take_closed(self) -> list[tuple[float, float]]:
-        """The closed intervals not handed out before (a shard's report to its coordinator), the latest left out
-        while a span touching it could still extend it."""
-        last = len(self.starts) - 1
-        out = list(zip(self.starts[self._taken : last], self.ends[self._taken : last], strict=True))
-        self._taken = max(last, self._taken)
+    def take_closed(self) -> Intervals:
+        """The final intervals not handed out before (a shard's report to its coordinator while running)."""
+        out = list(zip(self._final_a[self._taken :], self._final_b[self._taken :], strict=True))
+        self._taken = len(self._final_a)
         return out
 
-    def take_rest(self, until: float) -> list[tuple[float, float]]:
-        """Every interval not handed out by `take_closed`, clipped to [0, until) (open and future spans too):
-        the end of a run."""
-        self.fold(float("inf"))
-        rest = zip(self.starts[self._taken :], self.ends[self._taken :], strict=True)
-        out = [(a, min(b, until)) for a, b in rest if a < until]
-        if self._count > 0 and self._since < until:
-            out.append((self._since, until))
-        self._taken = len(self.starts)
-        return out
+    def take_rest(self, until: float) -> Intervals:
+        """Every busy interval not handed out by `take_closed`, clipped to [0, until): the end of a run."""
+        out = self.take_closed()
+        starts, ends = self._pending(until)
+        return out + list(zip(starts.tolist(), ends.tolist(), strict=True))

@@ -119,8 +119,9 @@ class Link:
     Random draws (loss, jitter) come from each sender's own stream, so a device's draws do not depend on what
     other devices do: the Ray engine, which hosts a cell's devices on different actors, draws the same numbers.
 
-    Every transfer's time on the link (queued behind nothing, stalled by outages included) is marked on
-    `activities` (the cell's base station: awake, sending), for its energy.
+    The time the link carries a transfer (stalled by outages included) is marked on `activities` (the cell's
+    base station: awake, sending), for its energy: each reserved span on unshared cells, each stretch with a
+    transfer on the air on shared ones.
     """
 
     def __init__(self, index: int, figures: LinkFigures, schedule: Schedule) -> None:
@@ -215,9 +216,10 @@ class Link:
         if len(queue) == 1:
             self._advance(now)
             tr.started_s = now
+            if not self.active:
+                for activity in self.activities:
+                    activity.begin(self, now)
             self.active.append(tr)
-            for activity in self.activities:
-                activity.begin(now)
             self._reallocate(now)
 
     def _advance(self, now: float) -> None:
@@ -256,10 +258,11 @@ class Link:
             return
         self._advance(now)
         self.queues[sender].clear()
-        for _ in range(sum(1 for tr in self.active if tr.sender == sender)):
-            for activity in self.activities:
-                activity.end(now)
+        had = bool(self.active)
         self.active = [tr for tr in self.active if tr.sender != sender]
+        if had and not self.active:
+            for activity in self.activities:
+                activity.end(self, now)
         self._reallocate(now)
 
     def _reallocate(self, now: float) -> None:
@@ -288,9 +291,9 @@ class Link:
                 nxt = queue[0]
                 nxt.started_s = now
                 still.append(nxt)
-            else:
-                for activity in self.activities:
-                    activity.end(now)
+        if not still:
+            for activity in self.activities:
+                activity.end(self, now)
         self.active = still
         self._reallocate(now)
         for tr in done:
