@@ -1,17 +1,22 @@
-"""Runs a validated scenario end to end: world, workload, policy, engine, accounted result."""
+"""The run layer's entry points: `run_scenario` (a validated scenario to its accounted result) and, because
+`edgesplit.run` names this module once it is imported, the Python API's `edgesplit.run(...)` call, which this
+module answers by forwarding to `edgesplit.api.run`. Both live in edgesplit/api.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+import types
+from typing import Any
 
-from edgesplit.engines.factory import prepare
-from edgesplit.engines.observer import RunObserver
-from edgesplit.gcpause import gc_paused
-from edgesplit.results import RunResult
-from edgesplit.scenario import Scenario
+from edgesplit.api import run as _api_run
+from edgesplit.api import run_scenario
+
+__all__ = ["run_scenario"]
 
 
-def run_scenario(sc: Scenario, observers: Sequence[RunObserver] = ()) -> RunResult:
-    """Run `sc` to the end; the result's summary has passed the task-accounting check."""
-    with gc_paused():
-        return prepare(sc, observers).run()
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _api_run(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

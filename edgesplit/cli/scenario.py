@@ -9,16 +9,16 @@ import threading
 from pathlib import Path
 
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgesplit.api import Result
 from edgesplit.engines.observer import RunObserver
 from edgesplit.engines.sim import SimEngine
 from edgesplit.errors import UserError
 from edgesplit.metrics import DEFAULT_TOP_DEVICES, Exporter, FleetMetrics, MetricsObserver, start_exporter
-from edgesplit.report import headline_rows, plot_run
+from edgesplit.report import headline_rows
 from edgesplit.results import RunResult
 from edgesplit.scenario import Scenario, load_scenario
 
@@ -179,10 +179,7 @@ def _run(sc: Scenario, out_dir: Path, quiet: bool, exporter: Exporter | None, pa
         engine.pace = pace
         with gc_paused():
             result = engine.run()
-    written = result.write(out_dir, sc.outputs.records)
-    (out_dir / "scenario.yaml").write_text(yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False))
-    if sc.outputs.plots:
-        written += plot_run(out_dir, result.columns["latency_s"], result.summary)
+    written = Result(sc, result).write(out_dir)
     if not quiet:
         _print_summary(sc, result)
     console.print(f"wrote {', '.join(str(p) for p in written)}")

@@ -9,7 +9,7 @@ from edgesplit.engines.sim import SimEngine
 from edgesplit.errors import UserError
 from edgesplit.gcpause import gc_paused
 from edgesplit.model.profiles import Profile
-from edgesplit.policies import make_policy
+from edgesplit.policies import policy_from_spec
 from edgesplit.scenario import Scenario
 from edgesplit.workload.build import BuiltWorkload, build_workload
 
@@ -26,8 +26,7 @@ def prepare(sc: Scenario, observers: Sequence[RunObserver] = (), external_policy
         raise UserError("faults need a policy to re-dispatch lost tasks; an externally driven engine has none")
     with gc_paused():
         workload: BuiltWorkload = build_workload(sc, device_profiles(sc))
-    p = sc.policy
-    policy = None if external_policy else make_policy(p.kind, sc.seed, p.latency_weight, p.energy_weight, p.checkpoint)
+    policy = None if external_policy else policy_from_spec(sc.policy, sc.seed)
     engine = SimEngine(sc, workload, policy, observers)
     if sc.engine.kind == "ray":
         if external_policy:

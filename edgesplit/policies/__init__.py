@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgesplit.errors import UserError
 from edgesplit.policies.base import LOCAL, Policy, SystemView
@@ -16,7 +17,7 @@ from edgesplit.policies.heuristics import (
     WeightedPolicy,
 )
 
-__all__ = ["LOCAL", "Policy", "SystemView", "make_policy", "HEURISTICS"]
+__all__ = ["LOCAL", "Policy", "SystemView", "make_policy", "policy_from_spec", "HEURISTICS"]
 
 HEURISTICS = ("local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft")
 
@@ -50,3 +51,14 @@ def make_policy(
     if kind == "heft":
         return HeftPolicy()
     raise UserError(f"policy {kind!r} is not available; choose one of {', '.join(HEURISTICS)}")
+
+
+def policy_from_spec(spec: Any, seed: int = 0) -> Policy:
+    """A fresh policy from a scenario's `policy:` section (`scenario.PolicySpec`): a built-in kind, a custom
+    class or a registered one (`policies/custom.py`)."""
+    ref = spec.ref
+    if ref is not None:
+        from edgesplit.policies.custom import build
+
+        return build(ref, dict(spec.params))
+    return make_policy(spec.kind, seed, spec.latency_weight, spec.energy_weight, spec.checkpoint)

@@ -2,7 +2,7 @@
 
 from edgesplit.scenario.faults import DeviceLeave, Fault, LinkOutage, ServerDown
 from edgesplit.scenario.fleet import CloudSpec, DeviceGroup, EdgeServerGroup, Fleet, NodeFigures
-from edgesplit.scenario.load import apply_override, load_scenario
+from edgesplit.scenario.load import apply_override, load_scenario, scenario_from_dict
 from edgesplit.scenario.models import EngineSpec, Outputs, PolicyKind, PolicySpec, Scenario, StopSpec
 from edgesplit.scenario.network import Backhaul, CellSpec, Network, PathLoss
 from edgesplit.scenario.workload import (
@@ -48,4 +48,5 @@ __all__ = [
     "Workload",
     "apply_override",
     "load_scenario",
+    "scenario_from_dict",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -54,26 +55,33 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> str:
-    """Apply `a.b.c=value` to nested dicts/lists in place; returns the dotted path it set."""
+    """Apply `a.b.c=value` (the value read as YAML) to nested dicts/lists in place; returns the dotted path."""
     if "=" not in assignment:
         raise UserError(f"--set expects key.path=value, got {assignment!r}")
     path, _, raw = assignment.partition("=")
+    return set_path(data, path, _parse_value(raw), f"--set {path}")
+
+
+def set_path(data: dict[str, Any], path: str, value: Any, label: str | None = None) -> str:
+    """Set the field at dotted `path` (list items by index) of nested dicts/lists to `value`, creating missing
+    mappings on the way; returns the dotted path. `label` names the override in errors."""
     keys = [k for k in path.strip().split(".") if k]
+    label = label or f"override {path}"
     if not keys:
-        raise UserError(f"--set expects key.path=value, got {assignment!r}")
+        raise UserError(f"{label}: expects key.path=value")
     node: Any = data
     for i, key in enumerate(keys):
         last = i == len(keys) - 1
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise UserError(f"--set {path}: {'.'.join(keys[:i]) or 'top'} is a list; {key!r} is not an index in it")
+                raise UserError(f"{label}: {'.'.join(keys[:i]) or 'top'} is a list; {key!r} is not an index in it")
             key_or_index: Any = int(key)
         elif isinstance(node, dict):
             key_or_index = key
         else:
-            raise UserError(f"--set {path}: {'.'.join(keys[:i])} is not a mapping")
+            raise UserError(f"{label}: {'.'.join(keys[:i])} is not a mapping")
         if last:
-            node[key_or_index] = _parse_value(raw)
+            node[key_or_index] = value
         else:
             if isinstance(node, dict) and (key not in node or node[key] is None):
                 node[key] = {}
@@ -154,6 +162,16 @@ def _parse_file(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
         raise UserError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where) from None
 
 
+def resolve_policy_file(data: dict[str, Any], base: Path) -> None:
+    """A custom policy's `class: file.py:Class` with a relative path is relative to the scenario file's folder."""
+    policy = data.get("policy")
+    ref = policy.get("class") if isinstance(policy, dict) else None
+    if isinstance(ref, str) and ".py:" in ref:
+        target, _, name = ref.rpartition(":")
+        if not Path(target).is_absolute():
+            policy["class"] = f"{(base / target).resolve()}:{name}"
+
+
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Read, override and validate a scenario file; every user mistake becomes a UserError naming file and line."""
     path = Path(path)
@@ -161,7 +179,24 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     if not isinstance(data, dict):
         raise UserError("a scenario must be a YAML mapping (fleet:, network:, workload:, ...)", str(path))
     overridden = {apply_override(data, o) for o in overrides or []}
+    return _validate(data, path.parent, str(path), root, overridden)
+
+
+def scenario_from_dict(
+    data: dict[str, Any], overrides: dict[str, Any] | None = None, base: Path | None = None
+) -> Scenario:
+    """Validate a scenario given as a mapping (not changed), with `overrides` {dotted.path: value} applied;
+    relative file paths in it are relative to `base` (default: the working directory)."""
+    if not isinstance(data, dict):
+        raise UserError("a scenario must be a mapping (fleet:, network:, workload:, ...)")
+    data = copy.deepcopy(data)
+    overridden = {set_path(data, k, v) for k, v in (overrides or {}).items()}
+    return _validate(data, base or Path.cwd(), "<scenario dict>", None, overridden)
+
+
+def _validate(data: dict[str, Any], base: Path, source: str, root: yaml.Node | None, overridden: set[str]) -> Scenario:
+    resolve_policy_file(data, base)
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise UserError(_format_errors(err, str(path), root, overridden)) from None
+        raise UserError(_format_errors(err, source, root, overridden)) from None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, FiniteFloat, model_validator
+from pydantic import ConfigDict, Field, FiniteFloat, field_validator, model_validator
 
+from edgesplit.errors import UserError
 from edgesplit.scenario.base import Strict
 from edgesplit.scenario.faults import Fault, LinkOutage, ServerDown
 from edgesplit.scenario.fleet import Fleet
@@ -15,16 +16,61 @@ from edgesplit.scenario.radio import uplink_problem
 from edgesplit.scenario.workload import Workload
 from edgesplit.units import Duration
 
-PolicyKind = Literal["local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft", "learned"]
+BUILTIN_POLICIES = ("local", "edge", "random", "greedy-latency", "greedy-energy", "weighted", "heft", "learned")
+PolicyKind = str  # a built-in, "custom", or a kind an installed package registers (entry points edgesplit.policies)
 
 
 class PolicySpec(Strict):
-    """Where ready tasks run; `latency_weight`/`energy_weight` are used by `weighted`."""
+    """Where ready tasks run. `latency_weight`/`energy_weight` are used by `weighted`, `checkpoint` by `learned`.
+    `kind: custom` with `class: "package.module:Class"` or `class: "path/file.py:Class"` (relative to the scenario
+    file) runs your own `Policy` subclass, built with `params`; a kind registered under the `edgesplit.policies`
+    entry points is built the same way. The class is imported and `params` checked against its constructor when
+    the scenario is loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     kind: PolicyKind = "greedy-latency"
     latency_weight: FiniteFloat = Field(1.0, ge=0)
     energy_weight: FiniteFloat = Field(1.0, ge=0)
     checkpoint: Path | None = None
+    class_: str | None = Field(None, alias="class")
+    params: dict[str, Any] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from edgesplit.policies.custom import registered_kinds
+
+        if kind not in (*BUILTIN_POLICIES, "custom") and kind not in registered_kinds():
+            known = ", ".join([*BUILTIN_POLICIES, "custom", *registered_kinds()])
+            raise ValueError(f"unknown policy kind {kind!r}; choose one of {known}")
+        return kind
+
+    @model_validator(mode="after")
+    def _class_and_params(self) -> PolicySpec:
+        from edgesplit.policies.custom import check_params, load_class
+
+        if self.kind == "custom":
+            if not self.class_:
+                raise ValueError("policy kind 'custom' needs policy.class ('module:Class' or 'file.py:Class')")
+        elif self.class_ is not None:
+            raise ValueError("policy.class is for kind 'custom'")
+        elif self.params and self.kind in BUILTIN_POLICIES:
+            raise ValueError("policy.params are for custom and registered policies")
+        ref = self.ref
+        if ref is not None:
+            try:
+                check_params(load_class(ref), self.params)
+            except UserError as err:  # as a validation error, so that it names the file and line
+                raise ValueError(err.message.removeprefix("policy.class: ")) from None
+        return self
+
+    @property
+    def ref(self) -> str | None:
+        """The `module:Class` this spec builds, for custom and registered kinds."""
+        from edgesplit.policies.custom import entry_point_ref
+
+        return self.class_ if self.kind == "custom" else entry_point_ref(self.kind)
 
 
 class EngineSpec(Strict):

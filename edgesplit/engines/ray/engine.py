@@ -86,9 +86,15 @@ class RayEngine:
         _check_resources(ray, sc.engine.edge_resources, n_edge, "engine.edge_resources")
         _check_resources(ray, sc.engine.shard_resources, len(groups), "engine.shard_resources")
         shard_cls = ray.remote(DeviceShard).options(num_cpus=0, resources=sc.engine.shard_resources or None)
+        code = None
+        if sc.policy.ref is not None:  # your own policy's code travels to the shards' workers
+            from edgesplit.policies.custom import pack_code
+
+            code = pack_code(sc.policy.ref)
         mirror = local.policy is not None and local.policy.reads_server_state(len(local._edge_servers))
         shards = [
-            shard_cls.remote(i, sc, pack_workload(local.workload, set(g)), g, mirror) for i, g in enumerate(groups)
+            shard_cls.remote(i, sc, pack_workload(local.workload, set(g)), g, mirror, code)
+            for i, g in enumerate(groups)
         ]
         servers = [
             ray.remote(ServerHost)

@@ -28,7 +28,7 @@ import numpy as np
 from edgesplit.engines.sim import SimEngine
 from edgesplit.engines.world import build_world
 from edgesplit.model.faults import bring_up, refund_unrun, take_down
-from edgesplit.policies import LOCAL, make_policy
+from edgesplit.policies import LOCAL, policy_from_spec
 from edgesplit.results import TaskTable
 from edgesplit.scenario import Scenario, ServerDown
 from edgesplit.workload.build import BuiltWorkload
@@ -56,9 +56,15 @@ class ShardEngine(SimEngine):
     server's actor queues them); results and losses come back as messages. Its `servers` are mirrors: when the
     policy reads server queues, every arrival (from every shard) is replayed on them at its time."""
 
-    def __init__(self, scenario: Scenario, workload: BuiltWorkload, devices: set[int]) -> None:
-        p = scenario.policy
-        policy = make_policy(p.kind, scenario.seed, p.latency_weight, p.energy_weight, p.checkpoint)
+    def __init__(
+        self, scenario: Scenario, workload: BuiltWorkload, devices: set[int], policy_code: bytes | None = None
+    ) -> None:
+        if policy_code is not None:  # a custom policy whose code came with the scenario (`custom.pack_code`)
+            from edgesplit.policies.custom import build, unpack_code
+
+            policy = build(unpack_code(scenario.policy.ref, policy_code), dict(scenario.policy.params))  # type: ignore[arg-type]
+        else:
+            policy = policy_from_spec(scenario.policy, scenario.seed)
         super().__init__(scenario, workload, policy)
         self.owned = devices
         outcome = self.table.outcome
@@ -110,11 +116,19 @@ class ShardEngine(SimEngine):
 class DeviceShard:
     """A Ray actor's worth of devices: runs their events window by window."""
 
-    def __init__(self, index: int, scenario: Scenario, workload: bytes, devices: list[int], mirrored: bool) -> None:
-        """`workload` comes from `pack_workload`."""
+    def __init__(
+        self,
+        index: int,
+        scenario: Scenario,
+        workload: bytes,
+        devices: list[int],
+        mirrored: bool,
+        policy_code: bytes | None = None,
+    ) -> None:
+        """`workload` comes from `pack_workload`, `policy_code` from `policies.custom.pack_code`."""
         # The actor's objects form no cycles; the collector's passes would dominate (see gcpause.gc_paused).
         gc.disable()
-        self.engine = ShardEngine(scenario, unpack_workload(workload), set(devices))
+        self.engine = ShardEngine(scenario, unpack_workload(workload), set(devices), policy_code)
         self.engine.shard = index
         self.engine.mirrored = mirrored
         self.engine.start()
