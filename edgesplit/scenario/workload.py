@@ -20,14 +20,26 @@ def _is_file(path: Path) -> bool:
 
 
 class TraceSpec(Strict):
-    """Jobs from a cluster trace. With no `path`, the fetched trace is used if present, else a calibrated generator."""
+    """Jobs from a cluster trace. With no `path`, the fetched trace is used if present, else a calibrated generator.
+
+    `sample` picks which `max_jobs` jobs of a trace file (within `start_s`..`end_s`) run: `first` (the first
+    ones, whatever the seed), `window` (a contiguous run of them starting at a place the seed draws) or
+    `bootstrap` (drawn with replacement by the seed, in trace order), so that seeds vary the workload too and
+    error bars over seeds include its variability. The calibrated generator draws new jobs for each seed anyway."""
 
     format: Literal["alibaba-v2018", "alibaba-v2017"] = "alibaba-v2018"
     path: Path | None = None
     start_s: FiniteFloat | None = None
     end_s: FiniteFloat | None = None
     max_jobs: int | None = Field(None, gt=0)
+    sample: Literal["first", "window", "bootstrap"] = "first"
     skip_bad_lines: bool = False
+
+    @model_validator(mode="after")
+    def _sample_needs_a_size(self) -> TraceSpec:
+        if self.sample != "first" and self.max_jobs is None:
+            raise ValueError(f"trace.sample {self.sample!r} draws max_jobs jobs: give workload.trace.max_jobs")
+        return self
 
     @field_validator("path")
     @classmethod

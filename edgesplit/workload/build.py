@@ -81,16 +81,39 @@ def trace_jobs(sc: Scenario) -> TraceSet:
         path = fetched_trace()
     if path is not None:
         stats = RepairStats()
+        first = t.sample == "first"
         jobs = alibaba.read_trace(
-            path, t.format, start_s=t.start_s, end_s=t.end_s, max_jobs=t.max_jobs,
+            path, t.format, start_s=t.start_s, end_s=t.end_s, max_jobs=t.max_jobs if first else None,
             skip_bad_lines=t.skip_bad_lines, stats=stats,
         )  # fmt: skip
         counters = {k: int(v) for k, v in vars(stats).items() if isinstance(v, int | float)}
-        return TraceSet(jobs, f"{t.format} trace {path}", True, counters)
+        where = "" if first else f", {t.sample} sample of {t.max_jobs} (seed {sc.seed})"
+        if not first:
+            jobs = sample_jobs(jobs, t.sample, t.max_jobs, sc.seed)  # type: ignore[arg-type]
+        return TraceSet(jobs, f"{t.format} trace {path}{where}", True, counters)
     n = t.max_jobs or w.synthetic.jobs
     jobs = calibrated.generate_jobs(n, seed=sc.seed)
     why = "no real trace file found" if w.source == "trace" else "synthetic source"
     return TraceSet(jobs, f"generator calibrated to Alibaba v2018 statistics ({why})", False, {})
+
+
+def sample_jobs(jobs: list[TraceJob], how: str, n: int, seed: int) -> list[TraceJob]:
+    """`n` of a trace's jobs as `trace.sample` says, from the stream `{seed}:trace-sample`: a contiguous
+    `window` starting at a drawn place, or a `bootstrap` sample (with replacement, kept in trace order; a job
+    drawn again is renamed `name#k`). A window of a trace with fewer than `n` jobs is all of them."""
+    rng = random.Random(f"{seed}:trace-sample")
+    if len(jobs) <= n and how == "window":
+        return jobs
+    if how == "window":
+        start = rng.randrange(len(jobs) - n + 1)
+        return jobs[start : start + n]
+    picks = sorted(rng.randrange(len(jobs)) for _ in range(n))
+    out, seen = [], {}
+    for i in picks:
+        k = seen.get(i, 0)
+        seen[i] = k + 1
+        out.append(jobs[i] if k == 0 else TraceJob(f"{jobs[i].name}#{k}", jobs[i].tasks))
+    return out
 
 
 def poisson_arrivals(sc: Scenario, jobs: list[Job]) -> None:
