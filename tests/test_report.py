@@ -17,6 +17,7 @@ from edgesplit.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
+SMOKE_STR = str(SMOKE)
 # A lossy cell: some uploads fail (their radio energy is spent, the task is not completed) and their jobs with them.
 LOSSY = ("network.cells.0.loss=0.3", "network.cells.0.max_retries=1")
 
@@ -134,12 +135,14 @@ def test_run_table_and_report_show_the_new_rows(
     code, output = run_main(monkeypatch, capsys, "report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out))
     assert code == 0, output
     assert "device energy per task (J)" in output and "active: compute + radio (J)" in output
+    # comparison.json holds the numbers (one column per run: single runs stay apart), not formatted text.
     table = json.loads((out / "comparison.json").read_text())
-    assert [row[0] for row in table["rows"]] == [label for label, _, _ in HEADLINE]
-    rows = {row[0]: row[1:] for row in table["rows"]}
+    assert [m["label"] for m in table["metrics"]] == [label for label, _, _ in HEADLINE]
+    assert table["header"] == ["metric", "a", "b"] and [c["n"] for c in table["columns"]] == [1, 1]
     local = json.loads((tmp_path / "b" / "summary.json").read_text())["energy_j"]
-    assert rows["  active: compute + radio (J)"][1] == f"{local['device_active']:,.1f}"
-    assert rows["device energy per task (J)"][1].startswith(f"{local['per_task']['device_active_mean_j']:,.3f} active")
+    values = table["columns"][1]["values"]
+    assert values["energy_j.device_active"] == local["device_active"]
+    assert values["energy_j.per_task.device_active_mean_j"] == local["per_task"]["device_active_mean_j"]
     assert (out / "energy.png").stat().st_size > 0
 
 
@@ -151,3 +154,42 @@ def test_energy_plot_takes_old_and_empty_summaries(tmp_path: Path, lossy: RunRes
         path = plot_energy_breakdown(runs, tmp_path / "energy.png")
         assert path.stat().st_size > 0
         path.unlink()
+
+
+def test_report_shows_seeds_of_one_configuration_as_mean_and_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    runs = {f"local-s{i}": ("policy.kind=local", f"seed={i}") for i in (1, 2, 3)}
+    runs |= {"edge": ("policy.kind=edge",), "again-s1": ("policy.kind=local", "seed=1")}  # again-s1 = local-s1
+    for name, sets in runs.items():
+        extra = [arg for value in sets for arg in ("--set", value)]
+        code, output = run_main(
+            monkeypatch, capsys, "scenario", "run", SMOKE_STR, "--out", str(tmp_path / name), "-q",
+            "--set", "outputs.plots=false", *extra,
+        )  # fmt: skip
+        assert code == 0, output
+    summaries = {n: json.loads((tmp_path / n / "summary.json").read_text()) for n in runs}
+    dirs = [str(tmp_path / n) for n in ("local-s1", "edge", "local-s2", "local-s3")]
+    out = tmp_path / "cmp"
+    code, output = run_main(monkeypatch, capsys, "report", *dirs, "--out", str(out))
+    assert code == 0, output
+    table = json.loads((out / "comparison.json").read_text())
+    assert table["header"] == ["metric", "local (n=3)", "edge"]
+    group, edge = table["columns"]
+    assert (group["n"], group["seeds"]) == (3, [1, 2, 3])
+    lat = [summaries[f"local-s{i}"]["latency_s"]["mean"] for i in (1, 2, 3)]
+    mean = sum(lat) / 3
+    half = 4.302653 * math.sqrt(sum((v - mean) ** 2 for v in lat) / 2) / math.sqrt(3)
+    assert group["values"]["latency_s.mean"] == pytest.approx(mean, rel=1e-12)
+    assert group["ci95"]["latency_s.mean"] == pytest.approx([mean - half, mean + half], rel=1e-6)
+    assert group["values"]["policy"] == "local" and isinstance(group["std"]["energy_j.device_total"], float)
+    assert edge["values"]["latency_s.mean"] == summaries["edge"]["latency_s"]["mean"] and "ci95" not in edge
+    line = next(row for row in output.splitlines() if "latency mean (s)" in row)
+    assert f"{mean:.3f} ± {half:.3f}" in line and f"{summaries['edge']['latency_s']['mean']:.3f}" in line
+    assert "mean ± 95% confidence interval over seeds" in output
+
+    # Same configuration and same seed twice is no sample over seeds: both stay columns, in their order.
+    code, output = run_main(monkeypatch, capsys, "report", dirs[0], str(tmp_path / "again-s1"), "--out", str(out))
+    assert code == 0, output
+    assert json.loads((out / "comparison.json").read_text())["header"] == ["metric", "local-s1", "again-s1"]

@@ -23,7 +23,7 @@ def _register() -> None:
     """Attach the sub-apps (once; imported here so `import edgesplit.cli` stays light)."""
     if app.registered_groups:
         return
-    from edgesplit.cli import cascade, report, scenario, serve, split, trace, train
+    from edgesplit.cli import cascade, report, scenario, serve, split, sweep, trace, train
 
     app.add_typer(scenario.app, name="scenario")
     app.add_typer(trace.app, name="trace")
@@ -31,6 +31,7 @@ def _register() -> None:
     app.add_typer(serve.app, name="serve")
     app.add_typer(split.app, name="split")
     app.command(name="report")(report.report)
+    app.command(name="sweep")(sweep.sweep)
     app.command(name="train")(train.train)
     app.command(name="evaluate")(train.evaluate)
 
