@@ -95,7 +95,7 @@ def run(
     """
     _check_live_options(metrics_port, metrics_top_devices, pace, hold)
     sc = load_scenario(path, overrides)
-    out_dir = _ready_out_dir(out or sc.outputs.dir or Path("runs") / sc.name)
+    out_dir = ready_out_dir(out or sc.outputs.dir or Path("runs") / sc.name)
     exporter = _start_exporter(metrics_port, metrics_host, metrics_top_devices)
     try:
         _run(sc, out_dir, quiet, exporter, pace)
@@ -117,7 +117,7 @@ def _check_live_options(port: int | None, top_devices: int, pace: float | None, 
         raise UserError("--hold keeps the metrics exporter up after the run: give --metrics-port too")
 
 
-def _ready_out_dir(out_dir: Path) -> Path:
+def ready_out_dir(out_dir: Path) -> Path:
     """Create the output directory and prove it writable before the run, so that no run's results are lost."""
     try:
         if out_dir.exists() and not out_dir.is_dir():

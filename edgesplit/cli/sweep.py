@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import typer
@@ -11,26 +10,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from edgesplit.cli.scenario import ready_out_dir
 from edgesplit.errors import UserError
 from edgesplit.sweep.outputs import Outputs, write_outputs
 from edgesplit.sweep.plots import mean_pm
 from edgesplit.sweep.spec import PlannedRun, build_spec, plan
 
 console = Console()
-
-
-def _ready(out: Path) -> Path:
-    """Create the output directory and prove it writable before any run, so that no run's results are lost."""
-    try:
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(0, "a file is in the way")
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise UserError(f"cannot write the output directory: {reason}", str(out)) from None
-    return out
 
 
 def sweep(
@@ -74,7 +60,7 @@ def sweep(
             raise UserError(f"{name} must be 1 or more, got {value}")
     spec = build_spec(target, grid, overrides, seeds, metrics, records)
     the_plan = plan(spec)
-    out_dir = _ready(out or spec.out or Path("runs") / f"sweep-{target.stem}")
+    out_dir = ready_out_dir(out or spec.out or Path("runs") / f"sweep-{target.stem}")
     if not quiet:
         axes = " x ".join(f"{len(a.values)} {a.path}" for a in spec.axes) or "no grid axis"
         console.print(f"{len(the_plan.runs)} runs: {axes} x {len(the_plan.seeds)} seed(s) -> {out_dir}")
