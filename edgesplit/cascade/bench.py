@@ -15,7 +15,7 @@ from edgesplit.cascade.train import Checkpoint, load_checkpoint
 from edgesplit.cascade.workload import PERTURBATIONS, make_stream, stream_inputs
 from edgesplit.datasets import load_dataset
 from edgesplit.errors import UserError
-from edgesplit.model.energy import per_request_energy_j, transfer_energy_j
+from edgesplit.model.energy import per_request_energy_j, radio_energy_j
 from edgesplit.nn.timing import measure_seconds
 
 _ROLES = (("a", "model_a"), ("b", "model_b"), ("large", "large"))
@@ -159,7 +159,9 @@ def run_bench(
     e = {k: c.energy(profile) for k, c in costs.items()}  # (flop J, time J) per call
     nbytes = int(np.prod(ckpt.image_shape))
     if b_placement == "edge":
-        up = transfer_energy_j(profile.tx_power_w, nbytes * 8, uplink_mbps * 1e6)
+        bits = nbytes * 8
+        # the radio's consumed energy on the air (Huang et al.); requests come back to back, so no tail
+        up = radio_energy_j(profile.radio_base_w, profile.radio_up_w_per_bps, bits / (uplink_mbps * 1e6), bits)
         e["b"] = (up, up)
     result = BenchResult(
         device=device,

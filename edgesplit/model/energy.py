@@ -39,11 +39,6 @@ def power_energy_j(power_w: float, seconds: float) -> float:
     return power_w * seconds
 
 
-def transfer_energy_j(power_w: float, bits: float, rate_bps: float) -> float:
-    """Energy of sending or receiving `bits` at `rate_bps` with the radio drawing `power_w`."""
-    return power_w * bits / rate_bps
-
-
 def radio_energy_j(base_w: float, w_per_bps: float, airtime_s: float, bits: float) -> float:
     """Consumed radio energy of a transfer (Huang et al., MobiSys 2012: P = alpha x throughput + beta while the
     radio transfers): beta x airtime + alpha x bits, since throughput x airtime = the bits that went over the air."""

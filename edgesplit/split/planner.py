@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from edgesplit.errors import UserError
-from edgesplit.model.energy import power_energy_j
+from edgesplit.model.energy import power_energy_j, radio_energy_j
 from edgesplit.model.profiles import Profile, get_profile
 from edgesplit.split.costs import ModelCosts, Work
 from edgesplit.units import parse_quantity
@@ -32,8 +32,9 @@ class Row:
     edge_s: float
     total_s: float
     compute_j: float
-    radio_j: float
-    energy_j: float
+    radio_j: float  # on the air (Huang et al.: base power x airtime + per-bit/s slope x bits)
+    energy_j: float  # compute + radio on the air
+    tail_j: float = 0.0  # the radio tail an isolated request adds after its last transfer (not in energy_j)
 
 
 @dataclass
@@ -93,8 +94,11 @@ def plan(
     """Latency and device energy of every option on `device` with `edge` behind a `bandwidth_bps` link.
 
     Network time = RTT + upload (wire bytes) + download of the result (float32 logits, `result_bytes`), both
-    at `bandwidth_bps`; device energy = compute (the profile's model on device time) + tx power x upload airtime
-    + rx power x download airtime. The device's idle power is drawn whatever it does and is left out.
+    at `bandwidth_bps`; device energy = compute (the profile's model on device time) + the radio's consumed
+    energy on the air (Huang et al., MobiSys 2012: `radio_base_w` x airtime + `radio_up_w_per_bps` /
+    `radio_down_w_per_bps` x bits). An offloading request also leaves the radio in its tail (`tail_j` =
+    `radio_tail_w` x `radio_tail_s`) unless the next request comes sooner; requests in a stream share it, so it
+    is reported apart and not in `energy_j`. The device's idle power is drawn whatever it does and is left out.
     """
     if bandwidth_bps <= 0 or not math.isfinite(bandwidth_bps):
         raise UserError(f"must be a positive rate, got {bandwidth_bps} bit/s", where="--bandwidth")
@@ -111,7 +115,12 @@ def plan(
         down_s = result_bytes * 8 / bandwidth_bps if opt.edge else 0.0
         net_s = rtt_s + up_s + down_s if opt.edge else 0.0
         compute_j = device.compute_energy_j(dev_s * device.cpu_hz)
-        radio_j = power_energy_j(device.tx_power_w, up_s) + power_energy_j(device.rx_power_w, down_s)
+        up_bits = opt.wire_bytes * 8 if opt.edge else 0.0
+        down_bits = result_bytes * 8 if opt.edge else 0.0
+        radio_j = radio_energy_j(device.radio_base_w, device.radio_up_w_per_bps, up_s, up_bits) + radio_energy_j(
+            device.radio_base_w, device.radio_down_w_per_bps, down_s, down_bits
+        )
+        tail_j = power_energy_j(device.radio_tail_w, device.radio_tail_s) if opt.edge else 0.0
         rows.append(
             Row(
                 name=opt.name,
@@ -128,6 +137,7 @@ def plan(
                 compute_j=compute_j,
                 radio_j=radio_j,
                 energy_j=compute_j + radio_j,
+                tail_j=tail_j,
             )
         )
     notes = {
@@ -137,7 +147,11 @@ def plan(
             if timing == "measured"
             else "flops: FLOPs / profile FLOP/s (cpu_hz x flops_per_cycle, one core); codecs by scaled measured time"
         ),
-        "energy": "device compute (profile energy model) + tx power x upload + rx power x download; idle excluded",
+        "energy": (
+            "device compute (profile energy model) + radio on the air (Huang: base W x airtime + W per bit/s x bits,"
+            f" up and down); idle excluded; an isolated offload also leaves a {device.radio_tail_s:g} s radio tail"
+            f" of {device.radio_tail_w * device.radio_tail_s:.3g} J (shared by requests less than that apart)"
+        ),
         "network": f"RTT + wire bytes and {result_bytes} B of logits at the link rate",
         "source": costs.source,
     }
