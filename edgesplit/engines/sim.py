@@ -1,5 +1,5 @@
 """The event engine: the life of every task (arrive, release, place, compute or upload, return, complete), as
-handlers on the event loop; faults and the policies' view are the mixins around it."""
+handlers on the event loop; radio transfers, faults, cut work and the policies' view are the mixins around it."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from edgesplit.engines.cuts import CutWork
 from edgesplit.engines.faults import FaultHandlers
 from edgesplit.engines.loop import EventLoop
 from edgesplit.engines.observer import RunObserver
+from edgesplit.engines.transfers import Transfers
 from edgesplit.engines.view import EngineView
 from edgesplit.engines.world import World, build_world
-from edgesplit.model.energy import power_energy_j, radio_energy_j
 from edgesplit.model.entities import Device, Node
 from edgesplit.model.faults import deliver_at, refund_unrun
-from edgesplit.model.network import Link
 from edgesplit.policies.base import LOCAL, Policy
 from edgesplit.results import COMPLETED, DROPPED, FAILED, PENDING, CellMeters, NodeMeters, RunData, RunResult, TaskTable
 from edgesplit.scenario import DeviceLeave, Scenario, ServerDown
@@ -25,7 +24,7 @@ from edgesplit.workload.build import BuiltWorkload
 from edgesplit.workload.dag import Job, Task
 
 
-class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
+class SimEngine(FaultHandlers, CutWork, Transfers, EngineView, EventLoop):
     """Runs one scenario's workload on its world.
 
     Life of a task: its job arrives -> it is released when all its parents have finished -> the policy picks
@@ -223,86 +222,7 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
         if bits <= 0.0:
             self._travel_to_server(now, uid, dev)
         else:
-            self._transfer(now, uid, dev, self.world.uplinks[dev.cell], bits, now)
-
-    def _transfer(self, now: float, uid: int, dev: Device, link: Link, bits: float, queued: float) -> None:
-        """Put `bits` of task `uid` on `link` (its device's uplink or downlink) at `now`; `queued`: when the
-        transfer was asked for (the record's uplink/downlink time counts from there)."""
-        up = link.figures.direction == "up"
-        if link.figures.shared:
-            link.send(now, dev.sender, bits, self._uploaded if up else self._downloaded, uid)
-            return
-        # a dedicated link: the transfer's end is known now, so no event is needed for its progress
-        start, end, air_s, air_bits, ok = link.reserve(now, dev.sender, bits)
-        air_j = self._charge_air(uid, dev, link, start, end, air_s, air_bits)
-        if self._track_air:
-            self._air[uid] = (start, end, air_s, air_j, up)
-        if up:
-            self.table.uplink_s[uid] = end - queued
-            if ok:
-                self._travel_to_server(end, uid, dev)
-            else:
-                self.schedule(end, self._upload_failed, uid)
-        else:
-            self.table.downlink_s[uid] = end - queued
-            self.schedule(end, self._returns if ok else self._download_failed, uid)
-
-    def _charge_air(
-        self, uid: int, dev: Device, link: Link, start: float, end: float, air_s: float, air_bits: float
-    ) -> float:
-        """Charge a transfer on `link` that spanned [start, end) with `air_s` seconds on the air: the radio's
-        consumed power while sending or receiving, its tail power while stalled by an outage. Returns the on-air
-        part."""
-        p = dev.profile
-        up = link.figures.direction == "up"
-        air_j = radio_energy_j(p.radio_base_w, p.radio_up_w_per_bps if up else p.radio_down_w_per_bps, air_s, air_bits)
-        energy = air_j + power_energy_j(p.radio_tail_w, end - start - air_s)
-        if up:
-            dev.tx_j += energy
-        else:
-            dev.rx_j += energy
-        self.table.radio_j[uid] += energy
-        self._radio_spans[dev.index].append((start, end, uid))
-        if end > self._radio_until[dev.index]:
-            self._radio_until[dev.index] = end
-        return air_j
-
-    def _uploaded(self, now: float, transfer: Any) -> None:
-        """A shared cell finished sending a task's input."""
-        uid = transfer.arg
-        if self.table.outcome[uid] != PENDING:
-            return
-        dev = self.device_of_task[uid]
-        self._charge_air(uid, dev, self.world.uplinks[dev.cell], transfer.started_s, now, transfer.air_s, transfer.bits)
-        self.table.uplink_s[uid] = now - transfer.queued_s
-        if transfer.ok:
-            self._travel_to_server(now, uid, dev)
-        else:
-            self._upload_failed(now, uid)
-
-    def _downloaded(self, now: float, transfer: Any) -> None:
-        """A shared cell finished sending a task's result to its device."""
-        uid = transfer.arg
-        if self.table.outcome[uid] != PENDING:
-            return
-        dev = self.device_of_task[uid]
-        link = self.world.downlinks[dev.cell]
-        self._charge_air(uid, dev, link, transfer.started_s, now, transfer.air_s, transfer.bits)
-        self.table.downlink_s[uid] = now - transfer.queued_s
-        if transfer.ok:
-            self._completes(now, uid)
-        else:
-            self._download_failed(now, uid)
-
-    def _upload_failed(self, now: float, uid: int) -> None:
-        if self.table.outcome[uid] != PENDING:
-            return
-        self._end(now, uid, FAILED, "upload lost: every retransmission failed")
-
-    def _download_failed(self, now: float, uid: int) -> None:
-        if self.table.outcome[uid] != PENDING:
-            return
-        self._end(now, uid, FAILED, "result lost on the downlink: every retransmission failed")
+            self._transfer(now, uid, dev, self.world.uplinks[dev.cell], bits)
 
     def _travel_to_server(self, now: float, uid: int, dev: Device) -> None:
         """The input has left the device at `now`: it reaches the server after latency, jitter and backhaul.
@@ -371,7 +291,7 @@ class SimEngine(FaultHandlers, CutWork, EngineView, EventLoop):
         link = self.world.downlinks[dev.cell]
         bits = self.tasks[uid].output_bytes * 8.0
         if bits > 0.0:
-            self._transfer(now, uid, dev, link, bits, now)
+            self._transfer(now, uid, dev, link, bits)
         elif link.outages and deliver_at(link.outages, now) > now:  # an empty result still waits for the cell
             self.schedule(deliver_at(link.outages, now), self._returns, uid)
         else:
