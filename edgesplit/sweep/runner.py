@@ -1,9 +1,10 @@
 """Running a sweep's runs as Ray tasks, on a local Ray or a cluster, skipping the runs already done.
 
 Runs go out in batches, one Ray task per batch and at most `workers` tasks at once. A batch is a streaming
-generator task: it yields each run's outcome as soon as that run ends, so the driver writes every run's files
-(and moves the progress bar) at once, a kill loses only the runs in progress, and the cost of a Ray task is
-shared by the runs of its batch (a smoke run takes well under a second; a task round trip, ~10 ms).
+generator task: it yields the outcomes of the runs it has done at least every quarter second, so the driver
+writes their files (and moves the progress bar) soon after they end, a kill loses only the runs since the last
+yield, and the cost of a Ray task and of each handed-back object is shared by several runs (a smoke run takes
+well under a second; a task round trip, ~10 ms).
 """
 
 from __future__ import annotations
@@ -52,31 +53,44 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}"[:500]
 
 
-def execute_batch(items: list[tuple[str, Scenario, bool]]) -> Iterator[dict[str, Any]]:
-    """The body of a Ray task: runs each (run id, scenario, keep records) in turn and yields its outcome; an
-    exception inside a run is its outcome (status failed), never the end of the batch."""
+FLUSH_S = 0.25
+"""A batch hands back what it has done at least this often: each handed-back object costs the driver and Ray's
+daemons a few milliseconds of CPU, as much as a tenth of a small run, so quick runs go back several at a time."""
+
+
+def execute_batch(items: list[tuple[str, Scenario, bool]]) -> Iterator[list[dict[str, Any]]]:
+    """The body of a Ray task: runs each (run id, scenario, keep records) in turn and yields the outcomes of the
+    runs done since its last yield, at least every FLUSH_S seconds and at the end; an exception inside a run is
+    its outcome (status failed), never the end of the batch."""
     from edgesplit.run import run_scenario  # the engines load in the worker, once per worker process
 
+    done: list[dict[str, Any]] = []
+    last = time.perf_counter()
     for run_id, sc, keep_records in items:
         t0 = time.perf_counter()
         try:
             result = run_scenario(sc)
+            outcome = {
+                "id": run_id,
+                "status": "ok",
+                "summary": result.summary,
+                "columns": result.columns if keep_records else None,
+                "run_wall_s": time.perf_counter() - t0,
+            }
         except Exception as err:  # noqa: BLE001 - any error in a run is recorded as that run's outcome
-            yield {
+            outcome = {
                 "id": run_id,
                 "status": "failed",
                 "error": _one_line(err),
                 "traceback": traceback.format_exc(),
                 "run_wall_s": time.perf_counter() - t0,
             }
-            continue
-        yield {
-            "id": run_id,
-            "status": "ok",
-            "summary": result.summary,
-            "columns": result.columns if keep_records else None,
-            "run_wall_s": time.perf_counter() - t0,
-        }
+        done.append(outcome)
+        if time.perf_counter() - last >= FLUSH_S:
+            yield done
+            done, last = [], time.perf_counter()
+    if done:
+        yield done
 
 
 def start_ray(workers: int | None = None, address: str | None = None) -> tuple[Any, int]:
@@ -100,6 +114,7 @@ def start_ray(workers: int | None = None, address: str | None = None) -> tuple[A
 
 
 def batch_size(n_runs: int, workers: int) -> int:
+    """Runs for the next task when `n_runs` are left to hand out (the first batch's size is `RunStats.batch`)."""
     return max(1, min(MAX_BATCH, math.ceil(n_runs / (workers * TASKS_PER_WORKER))))
 
 
@@ -134,7 +149,7 @@ def run_sweep(
     # recorded as failed (the next sweep runs it again) rather than run again and again.
     task = ray.remote(num_returns="streaming", num_cpus=1, max_retries=0)(execute_batch)
     by_id = {r.id: r for r in todo}
-    batches = [todo[i : i + stats.batch] for i in range(0, len(todo), stats.batch)]
+    queue = list(todo)
     inflight: dict[Any, list[PlannedRun]] = {}  # generator -> its runs not yet reported
     t0 = time.perf_counter()
 
@@ -146,9 +161,11 @@ def run_sweep(
             on_result(run, meta)
 
     try:
-        while batches or inflight:
-            while batches and len(inflight) < stats.workers:
-                runs = batches.pop(0)
+        while queue or inflight:
+            while queue and len(inflight) < stats.workers:
+                # Guided self-scheduling: batches shrink as the queue does, so that the workers end together.
+                size = batch or batch_size(len(queue), stats.workers)
+                runs, queue = queue[:size], queue[size:]
                 for run in runs:
                     store.begin(out, run)
                 gen = task.remote([(r.id, r.scenario, records != "none") for r in runs])
@@ -157,18 +174,19 @@ def run_sweep(
             for gen in ready:
                 left = inflight[gen]
                 try:
-                    outcome = ray.get(next(gen))
+                    outcomes = ray.get(next(gen))
                 except StopIteration:
-                    outcome = None
+                    outcomes = None
                 except ray.exceptions.RayError as err:  # the task itself died (worker crash, node lost)
                     for run in left:
                         finish(run, {"status": "failed", "error": f"Ray task failed: {_one_line(err)}"})
                     left.clear()
-                    outcome = None
-                if outcome is not None:
-                    run = by_id[outcome["id"]]
-                    left.remove(run)
-                    finish(run, outcome)
+                    outcomes = None
+                if outcomes is not None:
+                    for outcome in outcomes:
+                        run = by_id[outcome["id"]]
+                        left.remove(run)
+                        finish(run, outcome)
                 elif not left:
                     del inflight[gen]
                 else:  # the stream ended early without an error: should not happen, but never lose a run
