@@ -140,6 +140,19 @@ def test_realtime_clock_paces_and_keeps_results(ray_session: None) -> None:
     assert ray.summary["wall_s"] >= 0.9 * sim.summary["sim_time_s"] / 8
 
 
+def test_the_cli_keeps_a_realtime_scenario_paced(ray_session: None, tmp_path: Path) -> None:
+    """`edgesplit scenario run` without --pace leaves a Ray scenario's realtime clock alone (it once reset it)."""
+    from edgesplit.cli.scenario import _run
+
+    sets = ["fleet.devices.0.count=4", "fleet.devices.1.count=1", "workload.synthetic.jobs=6", "engine.kind=ray",
+            "engine.clock=realtime", "engine.time_scale=8", "outputs.plots=false"]  # fmt: skip
+    _run(load_scenario(ROOT / "scenarios/smoke.yaml", sets), tmp_path, quiet=True, exporter=None, pace=None)
+    import json
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["wall_s"] >= 0.9 * summary["sim_time_s"] / 8
+
+
 def test_errors_are_user_errors() -> None:
     zero = ["engine.kind=ray", "network.cells.0.latency_s=0", "network.backhaul.latency_s=0"]
     sc = load_scenario(ROOT / "scenarios/smoke.yaml", zero)

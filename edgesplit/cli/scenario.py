@@ -176,7 +176,8 @@ def _run(sc: Scenario, out_dir: Path, quiet: bool, exporter: Exporter | None, pa
         engine.observers.append(ProgressBar(progress, len(engine.tasks)))
         if exporter is not None:
             engine.observers.append(MetricsObserver(exporter.metrics))
-        engine.pace = pace
+        if pace is not None:  # --pace; otherwise the engine keeps its own (a Ray scenario's engine.clock: realtime)
+            engine.pace = pace
         with gc_paused():
             result = engine.run()
     written = Result(sc, result).write(out_dir)
