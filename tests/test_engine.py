@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hand_world import hand_device, hand_network
 
 from edgesplit.engines.factory import prepare
 from edgesplit.engines.sim import SimEngine
@@ -111,16 +112,11 @@ HAND = {
     "seed": 1,
     "fleet": {
         "devices": [
-            {"name": "dev", "profile": "phone-midrange", "cpu_hz": 1e9, "cores": 1, "radio_base_w": 0.2,
-             "radio_up_w_per_bps": 0.0, "radio_down_w_per_bps": 0.0, "radio_tail_w": 0.05, "radio_tail_s": 0.0}
+            hand_device()
         ],
         "edge_servers": [{"name": "edge", "profile": "edge-server", "cpu_hz": 1e10, "cores": 1}],
     },
-    "network": {
-        "cells": [{"name": "c", "model": "fixed", "rate_bps": 1e6, "shared": False, "latency_s": 0.0,
-                   "downlink_rate_bps": 1e6}],
-        "backhaul": {"latency_s": 0.0, "rate_bps": 1e15},
-    },
+    "network": hand_network(),
     "workload": {"source": "synthetic", "synthetic": {"kind": "poisson", "jobs": 1}, "deadline": {"factor": None}},
     "policy": {"kind": "edge"},
     "faults": [{"kind": "link-outage", "cell": "c", "at_s": 1.0, "duration_s": 4.0}],

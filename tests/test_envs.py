@@ -8,6 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from hand_world import hand_device, hand_network
 
 pytest.importorskip("pettingzoo")
 
@@ -106,17 +107,11 @@ HAND = {
     "seed": 1,
     "fleet": {
         "devices": [
-            {"name": "dev", "profile": "phone-midrange", "cpu_hz": 1e9, "cores": 1, "kappa": 1e-27,
-             "energy_model": "kappa", "radio_base_w": 0.2, "radio_up_w_per_bps": 0.0, "radio_down_w_per_bps": 0.0,
-             "radio_tail_w": 0.05, "radio_tail_s": 0.0}
+            hand_device(kappa=1e-27, energy_model="kappa")
         ],
         "edge_servers": [{"name": "edge", "profile": "edge-server", "cpu_hz": 1e10, "cores": 1}],
     },
-    "network": {
-        "cells": [{"name": "c", "model": "fixed", "rate_bps": 1e6, "shared": False, "latency_s": 0.0,
-                   "downlink_rate_bps": 1e6}],
-        "backhaul": {"latency_s": 0.0, "rate_bps": 1e15},
-    },
+    "network": hand_network(),
     "workload": {
         "source": "synthetic",
         "synthetic": {"kind": "chain", "iterations": 1, "local_cycles": 0, "offload_cycles": 1e9,
