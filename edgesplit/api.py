@@ -23,11 +23,10 @@ from edgesplit.errors import UserError
 from edgesplit.results import RunResult, write_records
 from edgesplit.scenario import Scenario, scenario_from_dict
 from edgesplit.scenario import load_scenario as _load_file
+from edgesplit.scenario.load import Overrides
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-Overrides = Mapping[str, Any] | Sequence[str] | None
 
 
 def load_scenario(source: str | Path | Mapping[str, Any] | Scenario, overrides: Overrides = None) -> Scenario:
@@ -40,14 +39,8 @@ def load_scenario(source: str | Path | Mapping[str, Any] | Scenario, overrides: 
     if isinstance(source, Scenario):
         source = source.model_dump(mode="json", by_alias=True)
     if isinstance(source, Mapping):
-        if isinstance(overrides, Sequence) and not isinstance(overrides, str):
-            raise UserError("overrides of a scenario given as a mapping are a {dotted.path: value} mapping")
-        return scenario_from_dict(dict(source), dict(overrides or {}))
-    if isinstance(overrides, Mapping):
-        # Values as Python objects: written as YAML so that the file loader reads them back unchanged.
-        overrides = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-                     for k, v in overrides.items()]  # fmt: skip
-    return _load_file(source, list(overrides or []))
+        return scenario_from_dict(dict(source), overrides)
+    return _load_file(source, overrides)
 
 
 @dataclass

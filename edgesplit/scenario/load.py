@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,26 +173,32 @@ def resolve_policy_file(data: dict[str, Any], base: Path) -> None:
             policy["class"] = f"{(base / target).resolve()}:{name}"
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+Overrides = Sequence[str] | Mapping[str, Any] | None
+"""`--set` strings ("dotted.path=value", the value read as YAML) or a {dotted.path: value} mapping."""
+
+
+def _apply_overrides(data: dict[str, Any], overrides: Overrides) -> set[str]:
+    if isinstance(overrides, Mapping):
+        return {set_path(data, k, v) for k, v in overrides.items()}
+    return {apply_override(data, o) for o in overrides or []}
+
+
+def load_scenario(path: str | Path, overrides: Overrides = None) -> Scenario:
     """Read, override and validate a scenario file; every user mistake becomes a UserError naming file and line."""
     path = Path(path)
     root, data = _parse_file(_read_text(path), path)
     if not isinstance(data, dict):
         raise UserError("a scenario must be a YAML mapping (fleet:, network:, workload:, ...)", str(path))
-    overridden = {apply_override(data, o) for o in overrides or []}
-    return _validate(data, path.parent, str(path), root, overridden)
+    return _validate(data, path.parent, str(path), root, _apply_overrides(data, overrides))
 
 
-def scenario_from_dict(
-    data: dict[str, Any], overrides: dict[str, Any] | None = None, base: Path | None = None
-) -> Scenario:
-    """Validate a scenario given as a mapping (not changed), with `overrides` {dotted.path: value} applied;
-    relative file paths in it are relative to `base` (default: the working directory)."""
+def scenario_from_dict(data: dict[str, Any], overrides: Overrides = None, base: Path | None = None) -> Scenario:
+    """Validate a scenario given as a mapping (not changed), with `overrides` applied; relative file paths in it
+    are relative to `base` (default: the working directory)."""
     if not isinstance(data, dict):
         raise UserError("a scenario must be a mapping (fleet:, network:, workload:, ...)")
     data = copy.deepcopy(data)
-    overridden = {set_path(data, k, v) for k, v in (overrides or {}).items()}
-    return _validate(data, base or Path.cwd(), "<scenario dict>", None, overridden)
+    return _validate(data, base or Path.cwd(), "<scenario dict>", None, _apply_overrides(data, overrides))
 
 
 def _validate(data: dict[str, Any], base: Path, source: str, root: yaml.Node | None, overridden: set[str]) -> Scenario:
