@@ -8,8 +8,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgesplit.model.base_station import BaseStationPower, base_station_energy_j
-
 DEVICE_PARTS = ("compute", "radio", "idle")
 
 
@@ -24,23 +22,13 @@ class Meters(Protocol):
     battery_left_j: float | None
 
 
-class CellActivity(Protocol):
-    """A cell's base-station activity over a run (results.CellMeters)."""
-
-    name: str
-    awake_s: float
-    sending_s: float
-
-
 def energy_summary(
     devices: Sequence[Meters],
     servers: Sequence[Meters],
     columns: dict[str, list[Any]],
     job_of: np.ndarray,
     job_done: np.ndarray,
-    cells: Sequence[CellActivity] = (),
-    stations: Sequence[tuple[str, BaseStationPower, float]] = (),
-    end_s: float = 0.0,
+    by_station: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """summary.json's `energy_j`, in joules. Two sources, which do not add up to the same thing:
 
@@ -52,9 +40,9 @@ def energy_summary(
     - `device_by_class`, `per_device`: compute, radio, idle, `active` (compute + radio) and `total` per class
       and per device (plus `battery_left_j` for devices with a battery);
     - `server_total`, `by_server`: compute + idle per server (edge and cloud), summed;
-    - `base_station_total`, `by_base_station`: each cell's site over the run in the EARTH model (`stations`:
-      name, power model, output per transceiver while sending): `transmit` while its downlink is on the air,
-      `receive` while only its uplink is, `sleep` the rest, with `awake_s` and `sending_s`;
+    - `base_station_total`, `by_base_station` (given, by cell: `CellSpec.site_energy_j`): each cell's site over
+      the run in the EARTH model, `transmit` while its downlink is on the air, `receive` while only its uplink
+      is, `sleep` the rest, with `awake_s` and `sending_s`;
     - `system_total`: devices + servers + base stations, the whole system's energy.
 
     From the per-task records of completed tasks (`outcome` = completed):
@@ -84,10 +72,7 @@ def energy_summary(
         acc["active"] += active
         acc["total"] += total
     by_server = {s.name: {"compute": s.compute_j, "idle": s.idle_j, "total": s.compute_j + s.idle_j} for s in servers}
-    by_station = {}
-    for cell, (name, power, p_out_w) in zip(cells, stations, strict=True):
-        parts = base_station_energy_j(power, p_out_w, cell.sending_s, cell.awake_s, end_s)
-        by_station[name] = {**parts, "awake_s": cell.awake_s, "sending_s": cell.sending_s}
+    by_station = by_station or {}
     device_total = sum(totals.values())
     server_total = sum(v["total"] for v in by_server.values())
     station_total = sum(v["total"] for v in by_station.values())

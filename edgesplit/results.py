@@ -287,8 +287,15 @@ def _summary(data: RunData, cols: dict[str, list[Any]], wall_s: float) -> dict[s
 
     placed = Counter(p for p in cols["placement"] if p != "none")
     n_placed = sum(placed.values())
-    stations = [(c.name, c.base_station.power(), c.tx_power_w) for c in sc.network.cells]
-    energy = energy_summary(data.devices, data.servers, cols, job_of, done, data.cells, stations, data.end_s)
+    stations = {
+        m.name: {
+            **spec.site_energy_j(m.sending_s, m.awake_s, data.end_s),
+            "awake_s": m.awake_s,
+            "sending_s": m.sending_s,
+        }
+        for spec, m in zip(sc.network.cells, data.cells, strict=True)
+    }
+    energy = energy_summary(data.devices, data.servers, cols, job_of, done, stations)
     return {
         "scenario": sc.name,
         "seed": sc.seed,

@@ -23,7 +23,6 @@ from edgesplit.metrics.specs import (
     TASK_ENERGY_PARTS,
     Labels,
 )
-from edgesplit.model.base_station import base_station_energy_j
 from edgesplit.results import COMPLETED, OUTCOME_NAMES, RunResult, TaskTable
 
 if TYPE_CHECKING:
@@ -289,9 +288,7 @@ class MetricsObserver(RunObserver):
                 link_active[(cell, direction)] = active
         station: dict[Labels, float] = {}
         for spec, awake, sending in zip(engine.scenario.network.cells, world.awake, world.sending, strict=True):
-            parts = base_station_energy_j(
-                spec.base_station.power(), spec.tx_power_w, sending.busy_s(now), awake.busy_s(now), now
-            )
+            parts = spec.site_energy_j(sending.busy_s(now), awake.busy_s(now), now)
             for state in ("transmit", "receive", "sleep"):
                 station[(spec.name, state)] = parts[state]
         v["edgesplit_base_station_energy_joules_total"] = station

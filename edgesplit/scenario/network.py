@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, FiniteFloat, model_validator
 
-from edgesplit.model.base_station import EARTH_PRESETS, BaseStationPower
+from edgesplit.model.base_station import EARTH_PRESETS, BaseStationPower, base_station_energy_j
 from edgesplit.model.network import LinkFigures, dbm_to_w, link_rate_bps, path_gain, received_snr_per_hz
 from edgesplit.model.radio import (
     ATTENUATION,
@@ -101,6 +101,11 @@ class CellSpec(Strict):
                 f" sends per transceiver (p_max_w {bs.p_max_w:g} W); lower it or set base_station.p_max_w"
             )
         return self
+
+    def site_energy_j(self, sending_s: float, awake_s: float, total_s: float) -> dict[str, float]:
+        """This cell's base-station energy over `total_s` in the EARTH model: `transmit` while its downlink was
+        on the air for `sending_s`, `receive` for the rest of `awake_s`, `sleep` otherwise, and their `total`."""
+        return base_station_energy_j(self.base_station.power(), self.tx_power_w, sending_s, awake_s, total_s)
 
     @property
     def tx_power_w(self) -> float:
