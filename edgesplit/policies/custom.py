@@ -42,7 +42,7 @@ def _split(ref: str) -> tuple[str, str]:
 
 
 def _module_from_file(path: Path) -> Any:
-    # One module per file content: two scenarios naming files of the same name never collide.
+    # One module per file path: two scenarios naming different files of the same name never collide.
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
     name = f"edgesplit_policy_{path.stem}_{digest}"
     if name in sys.modules:

@@ -68,9 +68,13 @@ class PolicySpec(Strict):
     @property
     def ref(self) -> str | None:
         """The `module:Class` this spec builds, for custom and registered kinds."""
+        if self.kind == "custom":
+            return self.class_
+        if self.kind in BUILTIN_POLICIES:  # no need to scan the installed packages' entry points
+            return None
         from edgesplit.policies.custom import entry_point_ref
 
-        return self.class_ if self.kind == "custom" else entry_point_ref(self.kind)
+        return entry_point_ref(self.kind)
 
 
 class EngineSpec(Strict):
