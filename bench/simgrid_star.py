@@ -5,25 +5,31 @@ one core) by a private 10 MB/s, 10 ms link. Each device runs ``iterations`` time
 in sequence: compute 1e7 flops, send 100 kB to the edge, the edge computes 1e8
 flops for it, then replies with 100 B that the device waits for.
 
-Modelling choices:
+Two SimGrid models of it (``--model``):
+
+* ``lean`` (the default, the fairest to SimGrid): N device actors and *one* edge server actor, the permanent
+  receiver of the edge's mailbox (``Mailbox.set_receiver``: uploads flow as soon as they are sent, whether or not
+  the server is busy), which serves requests one at a time in arrival order (a FIFO core, like edgesplit's) and
+  sends each reply as a detached communication (it does not wait for the device to take it).
+* ``actors`` (the earlier one, kept for comparison): one worker actor per device on the edge host, each blocking on
+  its device's mailbox; ``--fifo-edge`` wraps each edge execution in a simulated mutex (a FIFO core).
+
+Both end at the same simulated time as edgesplit (4.101 s for one device, 100.04001 s for 1,000).
+
+Modelling choices common to both:
 
 * Platform is built programmatically as a SimGrid *star zone*: every device's
   route to the centre is its own link; the edge host has an empty route, so a
   device<->edge route is exactly that device's single (shared, half-duplex) link.
-* One actor per device, and on the edge host one *worker actor per device* that
-  blocks on the device's mailbox, executes 1e8 flops and replies on the device's
-  reply mailbox. This is the idiomatic S4U request/response pattern (like the
-  master-workers examples) and is fair: no dispatcher actor serialises receives,
-  and all edge work contends for the same host CPU.
-* SimGrid shares a CPU fluidly (processor sharing): k concurrent executions on the
-  edge each progress at 1e11/k flops/s. ``--fifo-edge`` instead wraps each edge
-  execution in a simulated mutex, which serves requests one at a time (FIFO core).
+* With ``actors`` and without ``--fifo-edge``, SimGrid shares the edge CPU fluidly (processor sharing): k
+  concurrent executions each progress at 1e11/k flops/s.
 * Network model defaults to CM02 without cross-traffic, so latency and bandwidth
   are the nominal figures; ``--network-model LV08`` uses SimGrid's default TCP
   calibration (latency x13.01, bandwidth x0.97, 5% reverse ack traffic).
 
+SimGrid's actors are OS threads: pin it to one core (``taskset -c 1``), which also makes it faster.
 Run with Debian's system python (python3-simgrid 3.32), not the project venv:
-    /usr/bin/python3 bench/simgrid_star.py --devices 100 [--iterations 100] [--json]
+    taskset -c 1 /usr/bin/python3 bench/simgrid_star.py --devices 100 [--model lean|actors] [--json]
 """
 
 import argparse
@@ -42,6 +48,26 @@ LOCAL_FLOPS = 1e7
 EDGE_FLOPS = 1e8
 REQUEST_BYTES = 100_000
 REPLY_BYTES = 100
+
+
+def lean_device(index: int, iterations: int) -> None:
+    """Compute locally, send the request to the edge's one mailbox, wait for the reply on its own; repeat."""
+    request = sg.Mailbox.by_name("edge")
+    reply = sg.Mailbox.by_name(f"reply-{index}")
+    for it in range(iterations):
+        sg.this_actor.execute(LOCAL_FLOPS)
+        request.put((index, it), REQUEST_BYTES)
+        reply.get()
+
+
+def lean_server(requests: int) -> None:
+    """The edge's FIFO core: take requests in arrival order, compute each, reply without waiting."""
+    mailbox = sg.Mailbox.by_name("edge")
+    mailbox.set_receiver(sg.Actor.self())
+    for _ in range(requests):
+        index, it = mailbox.get()
+        sg.this_actor.execute(EDGE_FLOPS)
+        sg.Mailbox.by_name(f"reply-{index}").put_async(it, REPLY_BYTES).detach()
 
 
 def device(index: int, iterations: int) -> None:
@@ -81,7 +107,7 @@ def hand_end_time(iterations: int) -> float:
     return iterations * per_iteration
 
 
-def build(devices: int, iterations: int, model: str, fifo: bool) -> sg.Engine:
+def build(devices: int, iterations: int, model: str, fifo: bool, lean: bool = True) -> sg.Engine:
     """Create the engine, the star platform and all actors."""
     engine = sg.Engine(
         [
@@ -101,6 +127,11 @@ def build(devices: int, iterations: int, model: str, fifo: bool) -> sg.Engine:
         zone.add_route(host.netpoint, None, None, None, [sg.LinkInRoute(link)], True)
         hosts.append(host)
     zone.seal()
+    if lean:
+        sg.Actor.create("server", edge, lean_server, devices * iterations)
+        for i, host in enumerate(hosts):
+            sg.Actor.create(f"device-{i}", host, lean_device, i, iterations)
+        return engine
     lock = sg.Mutex() if fifo else None
     for i, host in enumerate(hosts):
         sg.Actor.create(f"worker-{i}", edge, edge_worker, i, iterations, lock)
@@ -113,12 +144,13 @@ def main() -> None:
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--network-model", choices=["CM02", "LV08"], default="CM02")
-    parser.add_argument("--fifo-edge", action="store_true", help="serve edge work one at a time")
+    parser.add_argument("--model", choices=["lean", "actors"], default="lean", help="SimGrid model (see above)")
+    parser.add_argument("--fifo-edge", action="store_true", help="actors model: serve edge work one at a time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    engine = build(args.devices, args.iterations, args.network_model, args.fifo_edge)
+    engine = build(args.devices, args.iterations, args.network_model, args.fifo_edge, lean=args.model == "lean")
     t1 = time.perf_counter()
     engine.run()
     t2 = time.perf_counter()
@@ -129,7 +161,8 @@ def main() -> None:
         "iterations": args.iterations,
         "offloads": offloads,
         "network_model": args.network_model,
-        "fifo_edge": args.fifo_edge,
+        "model": args.model,
+        "fifo_edge": args.fifo_edge or args.model == "lean",
         "setup_wall_s": round(t1 - t0, 4),
         "run_wall_s": round(t2 - t1, 4),
         "total_wall_s": round(t2 - t0, 4),

@@ -312,11 +312,11 @@ def test_model_dir_loading(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="input_shape"):
         load_model_dir(tmp_path)
     (sub / "meta.json").write_text(json.dumps(meta))
-    (sub / "tail.pt").write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="not a TorchScript archive"):
+    (sub / "tail.onnx").write_bytes(b"not a model")
+    with pytest.raises(UserError, match="not an ONNX model"):
         load_model_dir(tmp_path)
-    (sub / "head.pt").unlink()
-    with pytest.raises(UserError, match="head.pt is missing"):
+    (sub / "head.onnx").rename(sub / "head.pt")  # a model directory from before ONNX
+    with pytest.raises(UserError, match="head.onnx is missing.*TorchScript"):
         load_head(sub)
 
 

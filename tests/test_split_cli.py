@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from edgesplit.cli import split as split_cli
 
 runner = CliRunner()
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["export"], ["plan"]])
@@ -41,7 +40,7 @@ def test_train_writes_checkpoint_report_and_models(trained):
     assert r["settings"]["epochs_teacher"] == r["settings"]["epochs_kd"] == 3
     meta = json.loads((trained / "models" / "digits-bottleneck-c2" / "meta.json").read_text())
     assert meta["input_shape"] == [2, 2, 2] and meta["num_classes"] == 10
-    assert (trained / "models" / "digits-split-raw" / "tail.pt").is_file()
+    assert (trained / "models" / "digits-split-raw" / "tail.onnx").is_file()
 
 
 def test_evaluate(trained):

@@ -51,7 +51,7 @@ def train(
     resume: bool = typer.Option(
         False, "--resume", help="Reuse stage checkpoints in OUT written with the same settings."
     ),
-    export: bool = typer.Option(True, "--export/--no-export", help="Write TorchScript head/tail models to OUT/models."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Write ONNX head/tail models to OUT/models."),
     threads: int = typer.Option(2, help="torch threads."),
 ) -> None:
     """Train the teacher, then the bottleneck model (stage 1: head distillation, stage 2: KD), report and export."""
@@ -170,7 +170,7 @@ def export_cmd(
     checkpoint: Path = typer.Option(Path("runs/split"), help="Checkpoint directory from `split train`."),
     out: Path = typer.Option(None, help="Model directory the server loads (default: CHECKPOINT/models)."),
 ) -> None:
-    """Write the TorchScript head/tail pairs and meta.json for serving (also done at the end of `split train`)."""
+    """Write the ONNX head/tail pairs and meta.json for serving (also done at the end of `split train`)."""
     from edgesplit.split.checkpoint import load_split_checkpoint
     from edgesplit.split.export import export_models
 

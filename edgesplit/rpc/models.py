@@ -1,10 +1,13 @@
-"""Split models on disk: `DIR/<model_id>/{meta.json, tail.pt[, head.pt]}` (TorchScript) loaded for serving."""
+"""Split models on disk: `DIR/<model_id>/{meta.json, tail.onnx[, head.onnx]}` loaded for serving with ONNX Runtime.
+
+No torch here: the server and the device side of the real-time mode run the files with onnxruntime, as an edge box
+or a Jetson / Raspberry Pi class board would (`edgesplit.nn.onnx` writes them).
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,16 +29,10 @@ class TailModel:
     input_shape: tuple[int, ...]
     input_dtype: str
     num_classes: int
-    module: Any  # torch.jit.ScriptModule (torch is imported only when a model is loaded)
+    module: OnnxModule
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            # from_numpy needs a writable array; request buffers are read-only, so copy those once.
-            t = torch.from_numpy(x if x.flags.writeable else x.copy())
-            out = self.module(t)
-        return out.detach().numpy().astype(np.float32, copy=False)
+        return self.module(x)
 
 
 @dataclass
@@ -82,32 +79,50 @@ def _read_meta(meta_path: Path) -> dict[str, Any]:
     return meta
 
 
-def _load_script(path: Path) -> Any:
-    import torch
+class OnnxModule:
+    """One ONNX file run by ONNX Runtime on the CPU: float32 `[N, ...]` in, its single output as float32.
 
-    try:
-        with warnings.catch_warnings():
-            # torch 2.9+ marks TorchScript deprecated; it is still the format of the model directory contract
-            warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit")
-            return torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as err:  # torch raises RuntimeError or its own types for a bad archive
-        raise UserError(f"not a TorchScript archive: {str(err).splitlines()[0]}", where=str(path)) from None
+    `threads` is ONNX Runtime's intra-op thread count: 1 by default, because servers and shards run many requests
+    side by side and oversubscribed cores cost more than they give (the torch code this replaced did the same).
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3  # errors only: its warnings are about graph optimisations, not the user
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf types
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserError(f"not an ONNX model: {first}", where=str(path)) from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise UserError(
+                f"an ONNX model here has one input and one output, this one has {len(inputs)} and {len(outputs)}",
+                where=str(path),
+            )
+        self.input_name = inputs[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return out.astype(np.float32, copy=False)
 
 
 def load_tail(model_dir: Path) -> TailModel:
-    """The tail of one model subdirectory (`meta.json` + `tail.pt`)."""
+    """The tail of one model subdirectory (`meta.json` + `tail.onnx`)."""
     model_dir = Path(model_dir)
     meta = _read_meta(model_dir / "meta.json")
-    tail = model_dir / "tail.pt"
-    if not tail.is_file():
-        raise UserError("tail.pt is missing", where=str(model_dir))
+    tail = _model_file(model_dir, "tail")
     return TailModel(
         model_id=meta["model_id"],
         split_id=meta["split_id"],
         input_shape=tuple(meta["input_shape"]),
         input_dtype=meta["input_dtype"],
         num_classes=meta["num_classes"],
-        module=_load_script(tail),
+        module=OnnxModule(tail),
     )
 
 
@@ -121,32 +136,34 @@ def load_model_dir(path: str | Path) -> dict[str, TailModel]:
         model = load_tail(sub)
         models[model.model_id] = model
     if not models:
-        raise UserError("no models found (expected <model_id>/meta.json and tail.pt)", where=str(root))
+        raise UserError("no models found (expected <model_id>/meta.json and tail.onnx)", where=str(root))
     return models
 
 
 class HeadModel:
     """The device half of a split model: float32 images `[N, C, H, W]` -> bottleneck `[N, *input_shape]`."""
 
-    def __init__(self, meta: dict[str, Any], module: Any) -> None:
+    def __init__(self, meta: dict[str, Any], module: OnnxModule) -> None:
         self.model_id: str = meta["model_id"]
         self.split_id: str = meta["split_id"]
         self.output_shape: tuple[int, ...] = tuple(meta["input_shape"])
         self.module = module
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            out = self.module(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
-        return out.detach().numpy().astype(np.float32, copy=False)
+        return self.module(images)
 
 
 def load_head(model_dir: str | Path) -> HeadModel:
-    """The head of one model subdirectory (`meta.json` + `head.pt`), for the device side."""
+    """The head of one model subdirectory (`meta.json` + `head.onnx`), for the device side."""
     model_dir = Path(model_dir)
     meta = _read_meta(model_dir / "meta.json")
-    head = model_dir / "head.pt"
-    if not head.is_file():
-        raise UserError("head.pt is missing", where=str(model_dir))
-    return HeadModel(meta, _load_script(head))
+    return HeadModel(meta, OnnxModule(_model_file(model_dir, "head")))
+
+
+def _model_file(model_dir: Path, part: str) -> Path:
+    path = model_dir / f"{part}.onnx"
+    if not path.is_file():
+        old = " (TorchScript .pt files are no longer served: re-export with `edgesplit split export`)"
+        hint = old if (model_dir / f"{part}.pt").is_file() else ""
+        raise UserError(f"{part}.onnx is missing{hint}", where=str(model_dir))
+    return path

@@ -42,7 +42,7 @@ class SplitTrainConfig:
     seed: int = 0
     limit_train: int | None = None
     resume: bool = False  # reuse the stage checkpoints in `out` whose settings are unchanged (see STAGE_KEYS)
-    export: bool = True  # write TorchScript head/tail pairs to out/models/
+    export: bool = True  # write ONNX head/tail pairs to out/models/
 
 
 @dataclass(frozen=True)

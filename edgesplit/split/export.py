@@ -1,21 +1,16 @@
-"""Export of a trained split run as serving models: TorchScript head/tail pairs with meta.json and card.json."""
+"""Export of a trained split run as serving models: ONNX head/tail pairs with meta.json and card.json."""
 
 from __future__ import annotations
 
-import copy
 import json
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgesplit.nn.onnx import export_onnx
 from edgesplit.split.checkpoint import SplitCheckpoint
 from edgesplit.split.models import bottleneck_shape, head_tail_flops, stage_shapes, student_head, student_tail
 from edgesplit.split.wire import u8_wire_bytes
-
-if TYPE_CHECKING:  # torch is imported lazily so that importing this module stays cheap
-    from torch import nn
 
 
 def model_prefix(dataset: str) -> str:
@@ -24,12 +19,13 @@ def model_prefix(dataset: str) -> str:
 
 
 def export_models(ckpt: SplitCheckpoint, out_dir: str | Path) -> list[Path]:
-    """Write the serving models: `<out_dir>/<model_id>/{meta.json,head.pt,tail.pt,card.json}`.
+    """Write the serving models: `<out_dir>/<model_id>/{meta.json,head.onnx,tail.onnx,card.json}`.
 
     Two models: the student (`<prefix>-bottleneck-c<C>`, the tail takes the decoded bottleneck) and the teacher
     split at the same stage without a bottleneck (`<prefix>-split-raw`, the tail takes the stage's features).
-    head.pt / tail.pt are TorchScript: float32 images (N, C, H, W) in [0, 1] -> float32 (N, *input_shape), and
-    float32 (N, *input_shape) -> logits (N, num_classes). meta.json is the server's contract; card.json adds
+    head.onnx / tail.onnx (ONNX, batch size free): float32 images (N, C, H, W) in [0, 1] -> float32
+    (N, *input_shape), and float32 (N, *input_shape) -> logits (N, num_classes). meta.json is the server's
+    contract; card.json adds
     what clients and simulators use (head input shape, head and tail FLOPs, wire bytes, test accuracies).
     """
     spec, k, bn = ckpt.spec, ckpt.split_after, ckpt.bottleneck
@@ -71,8 +67,8 @@ def export_models(ckpt: SplitCheckpoint, out_dir: str | Path) -> list[Path]:
     for model_id, split_id, head, tail, shape, acc in models:
         d = Path(out_dir) / model_id
         d.mkdir(parents=True, exist_ok=True)
-        _script(head, d / "head.pt")
-        _script(tail, d / "tail.pt")
+        export_onnx(head, d / "head.onnx", spec.input_shape)
+        export_onnx(tail, d / "tail.onnx", shape)
         meta = {
             "model_id": model_id,
             "split_id": split_id,
@@ -93,14 +89,3 @@ def export_models(ckpt: SplitCheckpoint, out_dir: str | Path) -> list[Path]:
         (d / "card.json").write_text(json.dumps(card, indent=2) + "\n")
         written.append(d)
     return written
-
-
-def _script(module: nn.Module, path: Path) -> None:
-    import torch  # lazy: the split package imports without torch
-
-    with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.13 but is the serving contract
-        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit")
-        scripted = torch.jit.script(copy.deepcopy(module).eval())
-        tmp = path.with_suffix(".tmp")
-        torch.jit.save(scripted, str(tmp))
-    tmp.replace(path)

@@ -14,11 +14,9 @@ def serve_models(spec: DnnSpec, name: str, port: int = 0) -> Any:
     """Start an inference server for the split models on this Ray node's address (`port` 0: any free one);
     returns the `EdgeServer`."""
     import ray
-    import torch
 
     from edgesplit.rpc.server import EdgeServer
 
-    torch.set_num_threads(1)
     server = EdgeServer(spec.models, host=ray.util.get_node_ip_address(), port=port, workers=4, name=name)
     server.start()
     return server
@@ -30,14 +28,11 @@ class DeviceInference:
     meta, with `source` saying where it came from ("grpc", "device", or "grpc-failed" with `rpc_error`)."""
 
     def __init__(self, spec: DnnSpec, addresses: list[str | None]) -> None:
-        import torch
-
         from edgesplit.datasets import load_dataset
         from edgesplit.rpc.client import EdgeClient
         from edgesplit.rpc.models import load_head, load_tail
         from edgesplit.split.workload import read_split_model
 
-        torch.set_num_threads(1)
         self.spec = spec
         self.model = read_split_model(spec.models, spec.model_id)
         self.head = load_head(self.model.directory)
